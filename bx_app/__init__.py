@@ -1,0 +1,49 @@
+"""The UIS 2.0 app for Bitrix24: the app factory."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, request, session
+
+from bx_app import config as config_module
+from bx_app.extensions import babel, csrf, db, migrate
+from bx_app.models.encrypted import configure_cipher
+
+
+def _select_locale() -> str:
+    lang = request.args.get("lang") or getattr(g, "portal_lang", None) or session.get("lang")
+    if lang in ("ru", "en"):
+        return lang
+    if lang:  # Bitrix24 sends e.g. "ua", "de": English is closer than Russian for most of them
+        return "ru" if lang in ("ua", "by", "kz") else "en"
+    return request.accept_languages.best_match(["ru", "en"]) or "ru"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(config_module.ROOT / "templates"),
+        static_folder=str(config_module.ROOT / "static"),
+    )
+    app.config.update(config_module.from_environment())
+    if config:
+        app.config.update(config)
+
+    configure_cipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+
+    from bx_app import models  # noqa: F401  (register tables with the metadata)
+    from bx_app.web import register_blueprints
+
+    register_blueprints(app)
+
+    from bx_app.cli import register_commands
+
+    register_commands(app)
+
+    if not app.debug and not app.testing:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return app

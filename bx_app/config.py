@@ -1,0 +1,61 @@
+"""Settings from the environment, in one place, with documented defaults."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = ROOT / "var"
+
+DEFAULT_OAUTH_URL = "https://oauth.bitrix.info/oauth/token/"
+DEFAULT_UIS_DATA_API_URL = "https://dataapi.uiscom.ru/v2.0"
+DEFAULT_B24_JS_URL = "https://api.bitrix24.com/api/v1/"
+
+# Authorization servers we trust for app.info checks, keyed by the SERVER_ENDPOINT a portal POSTs.
+# A POST can only *select* one of these; it can never name a host of its own.
+TRUSTED_OAUTH_SERVERS = {
+    "https://oauth.bitrix.info/rest/": "https://oauth.bitrix.info/",
+    "https://oauth.bitrix24.tech/rest/": "https://oauth.bitrix24.tech/",
+}
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _default_database_url() -> str:
+    VAR_DIR.mkdir(exist_ok=True)
+    return f"sqlite:///{VAR_DIR / 'app.db'}"
+
+
+def from_environment() -> dict:
+    """Build the Flask config mapping from environment variables."""
+    secret_key = os.environ.get("SECRET_KEY") or "dev-only-secret-change-me"
+    return {
+        "SECRET_KEY": secret_key,
+        "TOKEN_ENCRYPTION_KEY": os.environ.get("TOKEN_ENCRYPTION_KEY") or "",
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or _default_database_url(),
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        "PUBLIC_URL": (os.environ.get("PUBLIC_URL") or "http://localhost:8000").rstrip("/"),
+        "B24_CLIENT_ID": os.environ.get("B24_CLIENT_ID") or "",
+        "B24_CLIENT_SECRET": os.environ.get("B24_CLIENT_SECRET") or "",
+        "B24_OAUTH_URL": os.environ.get("B24_OAUTH_URL") or DEFAULT_OAUTH_URL,
+        "B24_ALLOW_INSECURE_PORTALS": _flag("B24_ALLOW_INSECURE_PORTALS"),
+        "B24_JS_URL": os.environ.get("B24_JS_URL") or DEFAULT_B24_JS_URL,
+        "UIS_DATA_API_URL": os.environ.get("UIS_DATA_API_URL") or DEFAULT_UIS_DATA_API_URL,
+        "UIS_POLL_SECONDS": int(os.environ.get("UIS_POLL_SECONDS") or 60),
+        # How long a signed iframe session stays valid without a fresh POST from the portal.
+        "APP_SESSION_SECONDS": int(os.environ.get("APP_SESSION_SECONDS") or 8 * 3600),
+        "INSTALL_CLAIM_SECONDS": int(os.environ.get("INSTALL_CLAIM_SECONDS") or 7 * 24 * 3600),
+        "HOOK_MAX_BYTES": 1024 * 1024,
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "BABEL_DEFAULT_LOCALE": "ru",
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
+    }

@@ -1,0 +1,46 @@
+"""HTTP blueprints of the app and the error pages they share."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    return (
+        request.path.startswith(("/hooks/", "/b24/events", "/healthz", "/api/"))
+        or request.accept_mimetypes.best == "application/json"
+    )
+
+
+def register_blueprints(app: Flask) -> None:
+    from bx_app.web import health, hooks, iframe, install, uis_side
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(install.bp)
+    app.register_blueprint(iframe.bp)
+    app.register_blueprint(hooks.bp)
+    app.register_blueprint(uis_side.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        reason = getattr(exc, "description", None) or exc.name
+        if _wants_json():
+            return jsonify(error=exc.name, reason=reason), exc.code
+        return render_template("error.html", code=exc.code, title=exc.name, reason=reason), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        # Never a stack trace to the client; the log has it, with the portal when we know it.
+        log.exception("unhandled error on %s %s member_id=%s", request.method, request.path,
+                      request.values.get("member_id") or request.values.get("auth[member_id]"))
+        from bx_app.extensions import db
+
+        db.session.rollback()
+        if _wants_json():
+            return jsonify(error="Internal Server Error", reason="unexpected error, logged"), 500
+        return render_template("error.html", code=500, title="Internal Server Error",
+                               reason="unexpected error, logged"), 500

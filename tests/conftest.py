@@ -1,0 +1,129 @@
+"""Shared fixtures: the app on a throw-away database, a real Redis server, and a network guard."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fixtures"
+if not REFERENCE.exists():  # CI clones the repo with shared/ beside it; allow an override too
+    REFERENCE = Path(os.environ.get("BX_REFERENCE_FIXTURES", REFERENCE))
+LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def reference_fixture(name: str) -> dict:
+    """A JSON payload from ../shared/reference/fixtures (or the vendored copy), minus _source/_note."""
+    for base in (REFERENCE, LOCAL_FIXTURES):
+        path = base / name
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return _strip_meta(data)
+    raise FileNotFoundError(name)
+
+
+def _strip_meta(value):
+    if isinstance(value, dict):
+        return {k: _strip_meta(v) for k, v in value.items() if k not in ("_source", "_note")}
+    if isinstance(value, list):
+        return [_strip_meta(v) for v in value]
+    return value
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- network guard: tests may talk to loopback only ---------------------------------------------
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1") or host.startswith("/")):
+        return _real_connect(self, address)
+    if self.family == socket.AF_UNIX:
+        return _real_connect(self, address)
+    raise RuntimeError(f"test tried to reach the network: {address!r}")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    yield
+
+
+# --- a real Redis server for the whole session ---------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    exe = shutil.which("redis-server")
+    if not exe:
+        pytest.fail("redis-server is not installed: run the README's test command, which installs it")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    from redis import Redis
+
+    client = Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except Exception:  # noqa: BLE001
+            time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("redis-server did not start")
+    yield {"url": url, "port": port, "process": proc}
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    from redis import Redis
+
+    Redis.from_url(redis_server["url"]).flushall()
+    return redis_server["url"]
+
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key",
+    "WTF_CSRF_ENABLED": False,
+    "B24_CLIENT_ID": "app.6650a1b2c3d4e5.12345678",
+    "B24_CLIENT_SECRET": "q8Lr2Vt6Yb0Nm4Kx7Pz1Hc5Jw9Ds3Fg6Ue0Ia2Ob4Qn8Rk1Tl",
+    "B24_OAUTH_URL": "https://oauth.bitrix.info/oauth/token/",
+    "PUBLIC_URL": "https://uis-app.example.com",
+    "UIS_DATA_API_URL": "https://dataapi.uiscom.ru/v2.0",
+}
+
+
+@pytest.fixture
+def app(tmp_path, redis_url):
+    from bx_app import create_app
+    from bx_app.extensions import db
+
+    config = dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'test.db'}", REDIS_URL=redis_url)
+    app = create_app(config)
+    with app.app_context():
+        db.create_all()
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
