@@ -1,4 +1,128 @@
-"""Placeholder blueprint, filled in by the issue that owns it."""
-from flask import Blueprint
+"""The app inside the portal's iframe: POST /app verifies the portal and starts a token session."""
+from __future__ import annotations
 
+import logging
+from functools import wraps
+
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+
+from bx_app import installation
+from bx_app.bitrix.client import PortalClient
+from bx_app.bitrix.errors import BitrixError
+from bx_app.extensions import csrf, db
+from bx_app.installation import InstallRejected, StaticToken
+from bx_app.models import Portal
+from bx_app.models.account import PortalStatus
+from bx_app.web import app_session
+from bx_app.web.install import frame_for
+
+log = logging.getLogger(__name__)
 bp = Blueprint("iframe", __name__)
+
+
+def portal_origin(portal: Portal) -> str:
+    return portal.portal_url
+
+
+def current_portal() -> Portal:
+    portal = db.session.get(Portal, session.get("portal_id"))
+    if portal is None:
+        abort(401, description=_("Сессия приложения не найдена. Откройте приложение из портала Bitrix24."))
+    return portal
+
+
+def app_session_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not getattr(session, "from_token", False) or not session.get("portal_id"):
+            if g.get("app_session_invalid"):
+                abort(401, description=_("Сессия приложения истекла. Откройте приложение из портала заново."))
+            abort(401, description=_("Откройте приложение из портала Bitrix24."))
+        g.portal_lang = session.get("lang")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def admin_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not session.get("admin"):
+            abort(403, description=_("Изменять настройки могут только администраторы портала."))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _who_is_opening(portal: Portal, auth_id: str) -> tuple[int | None, bool, str]:
+    """The opening user's id, admin flag and name, in one batch with the user's own token."""
+    client = PortalClient(portal.client_endpoint, StaticToken(auth_id))
+    batch = client.batch({"me": ("profile", {}), "is_admin": ("user.admin", {})})
+    profile = batch.results.get("me") or {}
+    is_admin = bool(batch.results.get("is_admin"))
+    user_id = profile.get("ID")
+    name = " ".join(p for p in (profile.get("NAME"), profile.get("LAST_NAME")) if p) or ""
+    return (int(user_id) if user_id else None), is_admin, name
+
+
+@bp.post("/app")
+@csrf.exempt
+def open_from_portal():
+    auth = None
+    try:
+        auth = installation.parse_iframe_post(request.args, request.form)
+        g.portal_lang = auth.lang
+        config = current_app.config
+        installation.portal_endpoint(auth.domain, auth.secure, config["B24_ALLOW_INSECURE_PORTALS"])
+        info = installation.verify_portal_auth(auth, config)
+        portal = Portal.query.filter_by(member_id=auth.member_id).one_or_none()
+        try:
+            if portal is None or portal.status == PortalStatus.UNINSTALLED:
+                # The install POST was lost (or this is a re-install): the verified open installs.
+                portal = installation.upsert_installed_portal(auth, info, config)
+            user_id, is_admin, user_name = _who_is_opening(portal, auth.access_token)
+        except BitrixError as exc:
+            raise InstallRejected(502, f"Bitrix24: {exc}") from exc
+        if is_admin and portal.status == PortalStatus.NEEDS_REAUTH:
+            # An administrator's fresh tokens heal a portal whose refresh token was lost.
+            portal = installation.upsert_installed_portal(auth, info, config)
+        if portal.lang != auth.lang:
+            portal.lang = auth.lang
+            db.session.commit()
+        token = app_session.start_token_session(current_app, {
+            "portal_id": portal.id, "member_id": portal.member_id, "user_id": user_id,
+            "user_name": user_name, "admin": is_admin, "lang": auth.lang,
+        })
+        response = redirect(url_for("iframe.home", _s=token))
+        return frame_for(response, portal_origin(portal))
+    except InstallRejected as exc:
+        log.warning("app open refused member_id=%s: %s", request.form.get("member_id"), exc.reason)
+        origin = ("https://" if auth.secure else "http://") + auth.domain if auth else None
+        response = current_app.make_response((render_template(
+            "error.html", code=exc.status, title=_("Доступ отклонён"), reason=exc.reason), exc.status))
+        return frame_for(response, origin)
+
+
+@bp.get("/app")
+@app_session_required
+def home():
+    portal = current_portal()
+    credential = portal.credential
+    response = current_app.make_response(render_template(
+        "app/home.html", portal=portal, credential=credential,
+        hook_url=current_app.config["PUBLIC_URL"] + "/hooks/uis/" + credential.hook_token if credential else None,
+        b24_js_url=current_app.config["B24_JS_URL"], PortalStatus=PortalStatus,
+    ))
+    return frame_for(response, portal_origin(portal))
+
+
+@bp.post("/app/reconnect")
+@app_session_required
+@admin_required
+def reconnect():
+    """Start the portal's OAuth consent again (opens in a new tab: the portal will not be framed)."""
+    from bx_app.web.b24_oauth import authorize_redirect_url
+
+    portal = current_portal()
+    return redirect(authorize_redirect_url(portal.portal_url, {"purpose": "reconnect", "portal_id": portal.id}))

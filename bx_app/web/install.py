@@ -1,4 +1,114 @@
-"""Placeholder blueprint, filled in by the issue that owns it."""
-from flask import Blueprint
+"""POST /install (installer iframe and ONAPPINSTALL) and POST /b24/events (ONAPPUNINSTALL)."""
+from __future__ import annotations
 
+import logging
+
+from flask import Blueprint, current_app, g, jsonify, render_template, request
+from itsdangerous import URLSafeTimedSerializer
+
+from bx_app import installation
+from bx_app.extensions import csrf
+from bx_app.installation import InstallRejected
+
+log = logging.getLogger(__name__)
 bp = Blueprint("install", __name__)
+
+
+def claim_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="install-claim")
+
+
+def events_url() -> str:
+    return current_app.config["PUBLIC_URL"] + "/b24/events"
+
+
+def frame_for(response, portal_origin: str | None):
+    """Let the portal (and only the portal, when we know it) frame this page."""
+    response.headers.pop("X-Frame-Options", None)
+    ancestors = portal_origin or "*"
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+    return response
+
+
+def _portal_origin(auth: installation.PortalAuth | None) -> str | None:
+    if auth is None:
+        return None
+    return ("https://" if auth.secure else "http://") + auth.domain
+
+
+def _is_event_post() -> bool:
+    return bool(request.form.get("event")) and "auth[member_id]" in request.form
+
+
+@bp.post("/install")
+@csrf.exempt
+def install():
+    if _is_event_post():
+        return _install_event()
+    auth = None
+    try:
+        auth = installation.parse_iframe_post(request.args, request.form)
+        g.portal_lang = auth.lang
+        config = current_app.config
+        installation.portal_endpoint(auth.domain, auth.secure, config["B24_ALLOW_INSECURE_PORTALS"])
+        info = installation.verify_portal_auth(auth, config)
+        portal = installation.upsert_installed_portal(auth, info, config)
+        bind_error = None
+        try:
+            installation.ensure_uninstall_handler(portal, auth.access_token, events_url())
+        except Exception as exc:  # noqa: BLE001 - shown on the page, install still completes
+            bind_error = str(exc)
+        credential = portal.credential
+        claim_link = None
+        if credential.uis_account_id is None:
+            claim = installation.new_install_claim(credential)
+            token = claim_serializer().dumps({"nonce": claim.nonce, "credential": credential.id})
+            claim_link = current_app.config["PUBLIC_URL"] + "/uis/claim/" + token
+        response = current_app.make_response(render_template(
+            "install.html", portal=portal, credential=credential, claim_link=claim_link,
+            bind_error=bind_error, b24_js_url=current_app.config["B24_JS_URL"],
+        ))
+        return frame_for(response, _portal_origin(auth))
+    except InstallRejected as exc:
+        log.warning("install refused member_id=%s: %s", request.form.get("member_id"), exc.reason)
+        response = current_app.make_response((render_template(
+            "error.html", code=exc.status, title="Установка отклонена", reason=exc.reason), exc.status))
+        return frame_for(response, _portal_origin(auth))
+
+
+def _install_event():
+    """ONAPPINSTALL (queued by Bitrix24, maybe before or after the installer iframe): verify, then store."""
+    try:
+        auth = installation.parse_event_auth(request.form)
+        config = current_app.config
+        endpoint = auth.client_endpoint or installation.portal_endpoint(
+            auth.domain, auth.secure, config["B24_ALLOW_INSECURE_PORTALS"])
+        installation.check_endpoint(endpoint, config["B24_ALLOW_INSECURE_PORTALS"])
+        info = installation.verify_portal_auth(auth, config)
+        portal = installation.upsert_installed_portal(auth, info, config)
+        try:
+            installation.ensure_uninstall_handler(portal, auth.access_token, events_url())
+        except Exception:  # noqa: BLE001 - logged inside; the install itself is stored
+            pass
+        return jsonify(result="installed", member_id=portal.member_id)
+    except InstallRejected as exc:
+        log.warning("ONAPPINSTALL refused member_id=%s: %s", request.form.get("auth[member_id]"), exc.reason)
+        return jsonify(error="rejected", reason=exc.reason), exc.status
+
+
+@bp.post("/b24/events")
+@csrf.exempt
+def events():
+    event = (request.form.get("event") or "").upper()
+    if not event:
+        return jsonify(error="bad_request", reason="missing field: event"), 400
+    try:
+        if event == "ONAPPINSTALL":
+            return _install_event()
+        if event == "ONAPPUNINSTALL":
+            portal = installation.uninstall(request.form)
+            return jsonify(result="uninstalled", member_id=portal.member_id)
+    except InstallRejected as exc:
+        return jsonify(error="rejected", reason=exc.reason), exc.status
+    log.info("ignored Bitrix24 event %s member_id=%s", event, request.form.get("auth[member_id]"))
+    return jsonify(result="ignored", event=event)

@@ -1,0 +1,73 @@
+"""RQ jobs: they take ids (never ORM objects) and run inside the app context of their worker process."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import wraps
+
+from flask import Flask, current_app, has_app_context
+
+log = logging.getLogger(__name__)
+
+QUEUE_EVENTS = "events"
+QUEUE_DEFAULT = "default"
+QUEUE_SYNC = "sync"
+QUEUES = (QUEUE_EVENTS, QUEUE_DEFAULT, QUEUE_SYNC)
+
+_worker_app: Flask | None = None
+
+# Refresh tokens die unused after 28 days on older portals (180 on newer): refresh well before.
+TOKEN_KEEPALIVE_AGE = timedelta(days=20)
+
+
+def _app() -> Flask:
+    global _worker_app
+    if _worker_app is None:
+        from bx_app import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def in_app_context(func):
+    """Run a job inside an app context (the worker's own app unless one is already pushed)."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        if has_app_context():
+            return func(*args, **kwargs)
+        with _app().app_context():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def queue(name: str = QUEUE_DEFAULT):
+    from rq import Queue
+
+    from bx_app.extensions import redis_connection
+
+    return Queue(name, connection=redis_connection(current_app.config["REDIS_URL"]))
+
+
+@in_app_context
+def keep_tokens_alive() -> int:
+    """Refresh the tokens of installed portals that have not been refreshed for a while."""
+    from bx_app.models import Portal
+    from bx_app.models.account import PortalStatus
+    from bx_app.models.timeutil import utcnow
+    from bx_app.portal_auth import PortalNeedsReauth, refresh_portal_tokens
+
+    cutoff = utcnow() - TOKEN_KEEPALIVE_AGE
+    ids = [p.id for p in Portal.query.filter(Portal.status == PortalStatus.INSTALLED).all()
+           if p.token_refreshed_at is None or p.token_refreshed_at < cutoff]
+    refreshed = 0
+    for portal_id in ids:
+        try:
+            refresh_portal_tokens(portal_id)
+            refreshed += 1
+        except PortalNeedsReauth:
+            log.warning("portal %s needs re-authorisation", portal_id)
+        except Exception:  # noqa: BLE001 - one portal's trouble never stops the others
+            log.exception("token keep-alive failed for portal %s", portal_id)
+    return refreshed
