@@ -17,7 +17,7 @@ def _wants_json() -> bool:
 
 
 def register_blueprints(app: Flask) -> None:
-    from bx_app.web import app_session, b24_oauth, health, hooks, iframe, install, uis_side
+    from bx_app.web import app_session, b24_oauth, health, hooks, iframe, install, journal, settings, uis_side
 
     app_session.init_app(app)
     app.register_blueprint(health.bp)
@@ -26,6 +26,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(iframe.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(uis_side.bp)
+    app.register_blueprint(journal.bp)
+    app.register_blueprint(settings.bp)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
