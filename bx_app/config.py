@@ -51,6 +51,8 @@ def from_environment() -> dict:
         # How long a signed iframe session stays valid without a fresh POST from the portal.
         "APP_SESSION_SECONDS": int(os.environ.get("APP_SESSION_SECONDS") or 8 * 3600),
         "INSTALL_CLAIM_SECONDS": int(os.environ.get("INSTALL_CLAIM_SECONDS") or 7 * 24 * 3600),
+        # A worker killed mid-event holds its event this long before the sweeper hands it to another.
+        "EVENT_LOCK_SECONDS": int(os.environ.get("EVENT_LOCK_SECONDS") or 300),
         "HOOK_MAX_BYTES": 1024 * 1024,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,

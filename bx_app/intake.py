@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from bx_app.extensions import db
@@ -16,7 +17,6 @@ log = logging.getLogger(__name__)
 
 # A row left unqueued (Redis was down) or stuck "processing" (worker killed) this long is swept.
 STRANDED_AFTER = timedelta(seconds=30)
-STUCK_PROCESSING_AFTER = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -98,14 +98,15 @@ def retry_events(credential_id: int, event_ids: list[int] | None = None) -> list
 def sweep_stranded() -> int:
     """Queue rows that never reached Redis, and rows left "processing" by a killed worker."""
     now = utcnow()
+    stuck_after = timedelta(seconds=current_app.config["EVENT_LOCK_SECONDS"])
     stranded = Event.query.filter(
         Event.status == EventStatus.NEW,
         Event.created_at < now - STRANDED_AFTER,
-        (Event.enqueued_at.is_(None)) | (Event.enqueued_at < now - STUCK_PROCESSING_AFTER),
+        (Event.enqueued_at.is_(None)) | (Event.enqueued_at < now - stuck_after),
     ).with_entities(Event.id).limit(1000).all()
     stuck = Event.query.filter(
         Event.status == EventStatus.PROCESSING,
-        Event.updated_at < now - STUCK_PROCESSING_AFTER,
+        Event.updated_at < now - stuck_after,
     ).with_entities(Event.id).limit(1000).all()
     ids = [r.id for r in stranded] + [r.id for r in stuck]
     if stuck:

@@ -71,3 +71,40 @@ def keep_tokens_alive() -> int:
         except Exception:  # noqa: BLE001 - one portal's trouble never stops the others
             log.exception("token keep-alive failed for portal %s", portal_id)
     return refreshed
+
+
+@in_app_context
+def process_event(event_id: int) -> str:
+    from bx_app.processing import process_event as process
+
+    return process(event_id)
+
+
+@in_app_context
+def sweep_stranded() -> int:
+    from bx_app.intake import sweep_stranded as sweep
+
+    return sweep()
+
+
+@in_app_context
+def poll_all() -> int:
+    from bx_app.polling import enqueue_polls
+
+    return enqueue_polls()
+
+
+@in_app_context
+def poll_credential(credential_id: int) -> dict:
+    from bx_app.polling import poll_credential as poll
+
+    return poll(credential_id)
+
+
+def periodic_jobs(poll_seconds: int):
+    """(function, queue, options) for the worker's CronScheduler."""
+    return [
+        (poll_all, QUEUE_DEFAULT, {"interval": max(5, poll_seconds), "job_timeout": 120}),
+        (sweep_stranded, QUEUE_DEFAULT, {"interval": 30, "job_timeout": 120}),
+        (keep_tokens_alive, QUEUE_DEFAULT, {"interval": 6 * 3600, "job_timeout": 600}),
+    ]

@@ -1,4 +1,97 @@
-"""Placeholder blueprint, filled in by the issue that owns it."""
-from flask import Blueprint
+"""POST|GET /hooks/uis/<hook_token>: UIS notifications, stored before the 2xx and processed at once."""
+from __future__ import annotations
 
+import hashlib
+import json
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from bx_app import intake
+from bx_app.extensions import csrf
+from bx_app.models import Credential
+from bx_app.models.event import EventStatus
+from bx_app.uis.notifications import NotificationInvalid, parse_notification
+
+log = logging.getLogger(__name__)
 bp = Blueprint("hooks", __name__)
+
+
+class BodyRejected(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _notification_values() -> dict:
+    """The notification's variables from a JSON body, a form body or the query string (UIS allows all)."""
+    values: dict = dict(request.args.items())
+    if request.method != "POST":
+        return values
+    raw = request.get_data(cache=True)
+    if len(raw) > current_app.config["HOOK_MAX_BYTES"]:
+        raise BodyRejected(413, "body too large (max 1 MB)")
+    if not raw:
+        return values
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyRejected(400, f"body is not valid UTF-8 (byte {exc.start})") from exc
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values.update(request.form.items())
+        return values
+    stripped = text.lstrip()
+    if request.mimetype == "application/json" or stripped.startswith(("{", "[")):
+        try:
+            body = json.loads(text)
+        except ValueError as exc:
+            raise BodyRejected(400, f"malformed JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise BodyRejected(400, "the JSON body must be an object")
+        values.update(body)
+        return values
+    raise BodyRejected(415, f"unsupported content type: {request.mimetype or 'none'}")
+
+
+def _journal_rejection(credential: Credential, reason: str) -> None:
+    """A bad notification for a known credential leaves a trace in its journal (once per distinct body)."""
+    digest = hashlib.sha256(request.get_data(cache=True) + request.query_string).hexdigest()[:24]
+    recorded = intake.record_event(
+        credential.id, "notification", "rejected", digest,
+        {"reason": reason, "content_type": request.mimetype, "body": request.get_data(as_text=True,
+                                                                                       cache=True)[:2000]},
+        source="push")
+    if recorded.created:
+        from bx_app.extensions import db
+        from bx_app.models import Event
+
+        Event.query.filter_by(id=recorded.event_id).update(
+            {"status": EventStatus.SKIPPED, "reason": f"rejected: {reason}"})
+        db.session.commit()
+
+
+@bp.route("/hooks/uis/<hook_token>", methods=["GET", "POST"])
+@csrf.exempt
+def uis_notification(hook_token: str):
+    # Check the size before anything else touches the body.
+    if (request.content_length or 0) > current_app.config["HOOK_MAX_BYTES"]:
+        return jsonify(error="payload_too_large", reason="body too large (max 1 MB)"), 413
+    credential = Credential.query.filter_by(hook_token=hook_token).one_or_none()
+    if credential is None:
+        return jsonify(error="not_found", reason="unknown hook token"), 404
+    try:
+        notification = parse_notification(_notification_values())
+    except BodyRejected as exc:
+        _journal_rejection(credential, exc.reason)
+        return jsonify(error="bad_request", reason=exc.reason), exc.status
+    except NotificationInvalid as exc:
+        reason = str(exc)
+        _journal_rejection(credential, reason)
+        return jsonify(error="bad_request", reason=reason), 400
+    recorded = intake.record_event(
+        credential.id, notification.kind, notification.stage, notification.external_id,
+        notification.fields, source="push", occurred_at=notification.occurred_at)
+    if recorded.created:
+        intake.enqueue_event(recorded.event_id)
+    return jsonify(result="accepted", event_id=recorded.event_id, duplicate=not recorded.created), 200

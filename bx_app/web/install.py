@@ -1,6 +1,7 @@
 """POST /install (installer iframe and ONAPPINSTALL) and POST /b24/events (ONAPPUNINSTALL)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
@@ -86,10 +87,8 @@ def _install_event():
         installation.check_endpoint(endpoint, config["B24_ALLOW_INSECURE_PORTALS"])
         info = installation.verify_portal_auth(auth, config)
         portal = installation.upsert_installed_portal(auth, info, config)
-        try:
+        with contextlib.suppress(Exception):  # logged inside; the install itself is stored
             installation.ensure_uninstall_handler(portal, auth.access_token, events_url())
-        except Exception:  # noqa: BLE001 - logged inside; the install itself is stored
-            pass
         return jsonify(result="installed", member_id=portal.member_id)
     except InstallRejected as exc:
         log.warning("ONAPPINSTALL refused member_id=%s: %s", request.form.get("auth[member_id]"), exc.reason)

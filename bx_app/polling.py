@@ -1,0 +1,201 @@
+"""The pull path: read new offline requests from the UIS Data API per credential, from a stored cursor.
+
+Streams (one PollCursor row each per credential):
+- `offline_messages`: requests by their receive time `date_time`, from the cursor minus an overlap (rows
+  written late are not missed; the dedupe key makes the overlap harmless) up to "now" in the account's
+  zone. Each row is an "arrived" event; a row already processed is also a "processed" event.
+- `offline_processed`: UIS has no push for "request processed" (seed O5), and a request can be processed
+  days after it arrived — outside the arrival window. So requests seen but not yet processed (within
+  PROCESSED_HORIZON) are re-read by id, and the ones that changed to `processed` become "processed" events.
+The cursor only moves after a whole window was read and stored: a Data API error leaves it where it was,
+and the next poll reads the same window again.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app
+
+from bx_app import intake
+from bx_app.extensions import db, redis_connection
+from bx_app.models import Credential, Event, PollCursor, Portal, UisAccount
+from bx_app.models.account import PortalStatus
+from bx_app.models.timeutil import utcnow
+from bx_app.uis.client import DataApiClient, parse_uis_time
+from bx_app.uis.errors import AccessDenied, AuthError, LimitExceeded, UisError
+
+log = logging.getLogger(__name__)
+
+OVERLAP = timedelta(minutes=10)
+FIRST_LOOKBACK = timedelta(hours=1)
+PROCESSED_HORIZON = timedelta(days=14)
+STREAM_OFFLINE = "offline_messages"
+STREAM_OFFLINE_PROCESSED = "offline_processed"
+
+
+def account_now(timezone: str | None) -> datetime:
+    try:
+        zone = ZoneInfo(timezone or "Europe/Moscow")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("Europe/Moscow")
+    return datetime.now(zone).replace(tzinfo=None, microsecond=0)
+
+
+def pollable_credential_ids() -> list[int]:
+    rows = (db.session.query(Credential.id)
+            .join(Portal, Portal.id == Credential.portal_id)
+            .filter(Credential.uis_account_id.isnot(None), Portal.status == PortalStatus.INSTALLED)
+            .all())
+    return [r.id for r in rows]
+
+
+def enqueue_polls() -> int:
+    from bx_app import jobs
+
+    ids = pollable_credential_ids()
+    q = jobs.queue(jobs.QUEUE_DEFAULT)
+    for credential_id in ids:
+        q.enqueue("bx_app.jobs.poll_credential", credential_id, job_timeout=600, result_ttl=300)
+    return len(ids)
+
+
+def _cursor(credential_id: int, stream: str) -> PollCursor:
+    cursor = PollCursor.query.filter_by(credential_id=credential_id, stream=stream).one_or_none()
+    if cursor is None:
+        cursor = PollCursor(credential_id=credential_id, stream=stream)
+        db.session.add(cursor)
+        db.session.flush()
+    return cursor
+
+
+def _record_error(credential_id: int, account_id: int, stream: str, error: UisError) -> None:
+    cursor = _cursor(credential_id, stream)
+    cursor.last_error = error.user_message("ru") if hasattr(error, "user_message") else str(error)
+    cursor.last_run_at = utcnow()
+    account = db.session.get(UisAccount, account_id)
+    if isinstance(error, AuthError):
+        account.status = "token_invalid"
+    elif isinstance(error, AccessDenied):
+        account.status = "ip_denied"
+    elif isinstance(error, LimitExceeded):
+        account.status = "limited"
+    else:
+        account.status = "error"
+    account.status_reason = cursor.last_error
+    db.session.commit()
+
+
+def _occurred(row: dict) -> datetime | None:
+    try:
+        return parse_uis_time(row.get("date_time"))
+    except (TypeError, ValueError):
+        return None
+
+
+def poll_credential(credential_id: int, client: DataApiClient | None = None) -> dict:
+    """Read the offline-request streams of one credential; returns counts for logs and tests."""
+    lock = redis_connection().lock(f"bx:poll-lock:{credential_id}", timeout=600, blocking_timeout=0)
+    if not lock.acquire(blocking=False):
+        return {"skipped": "already polling"}
+    try:
+        return _poll_locked(credential_id, client)
+    finally:
+        with contextlib.suppress(Exception):  # an expired lock is fine to lose
+            lock.release()
+
+
+def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
+    credential = db.session.get(Credential, credential_id)
+    if credential is None or credential.uis_account is None:
+        return {"skipped": "no UIS account"}
+    account = credential.uis_account
+    account_id, timezone, token = account.id, account.timezone, account.data_api_token
+    if client is None:
+        client = DataApiClient(current_app.config["UIS_DATA_API_URL"], token, timezone=timezone)
+    counts = {"arrived": 0, "processed": 0, "rows": 0}
+
+    cursor = _cursor(credential_id, STREAM_OFFLINE)
+    now = account_now(timezone)
+    start = (cursor.cursor_at - OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
+    db.session.commit()
+    try:
+        rows = client.get_offline_messages(start, now)
+    except UisError as error:
+        log.warning("poll of credential %s failed: %s", credential_id, error)
+        _record_error(credential_id, account_id, STREAM_OFFLINE, error)
+        return {"error": str(error)}
+    for row in rows:
+        counts["rows"] += 1
+        if row.get("id") is None:
+            continue
+        payload = dict(row)
+        recorded = intake.record_event(credential_id, "offline_message", "arrived", str(row["id"]), payload,
+                                       source="poll", occurred_at=_occurred(row))
+        if recorded.created:
+            counts["arrived"] += 1
+            intake.enqueue_event(recorded.event_id)
+        if row.get("status") == "processed":
+            counts["processed"] += _record_processed(credential_id, row)
+    cursor = _cursor(credential_id, STREAM_OFFLINE)
+    cursor.cursor_at = now
+    cursor.last_run_at = utcnow()
+    cursor.last_error = None
+    account = db.session.get(UisAccount, account_id)
+    if account.status != "ok":
+        account.status, account.status_reason = "ok", None
+    db.session.commit()
+
+    counts["processed"] += _poll_processed(credential_id, account_id, client, now)
+    return counts
+
+
+def _record_processed(credential_id: int, row: dict) -> int:
+    occurred = parse_uis_time(row["process_time"]) if row.get("process_time") else _occurred(row)
+    recorded = intake.record_event(credential_id, "offline_message", "processed", str(row["id"]), dict(row),
+                                   source="poll", occurred_at=occurred)
+    if recorded.created:
+        intake.enqueue_event(recorded.event_id)
+        return 1
+    return 0
+
+
+def _poll_processed(credential_id: int, account_id: int, client: DataApiClient, now: datetime) -> int:
+    """Re-read requests that arrived but were not processed yet; record the ones now processed."""
+    horizon = utcnow() - PROCESSED_HORIZON
+    arrived = (Event.query
+               .filter(Event.credential_id == credential_id, Event.kind == "offline_message",
+                       Event.stage == "arrived", Event.created_at >= horizon)
+               .with_entities(Event.external_id, Event.occurred_at).all())
+    if not arrived:
+        return 0
+    processed = {r.external_id for r in Event.query.filter(
+        Event.credential_id == credential_id, Event.kind == "offline_message", Event.stage == "processed",
+        Event.created_at >= horizon).with_entities(Event.external_id).all()}
+    waiting = [(ext, at) for ext, at in arrived if ext not in processed]
+    if not waiting:
+        return 0
+    oldest = min((at for _, at in waiting if at), default=now - PROCESSED_HORIZON)
+    ids = [int(ext) for ext, _ in waiting if ext.isdigit()]
+    found = 0
+    try:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = client.get_offline_messages(oldest - timedelta(minutes=1), now, filter={
+                "filters": [{"field": "id", "operator": "in", "value": chunk},
+                            {"field": "status", "operator": "=", "value": "processed"}],
+                "condition": "and"})
+            for row in rows:
+                if row.get("status") == "processed" and row.get("id") is not None:
+                    found += _record_processed(credential_id, row)
+    except UisError as error:
+        _record_error(credential_id, account_id, STREAM_OFFLINE_PROCESSED, error)
+        return found
+    cursor = _cursor(credential_id, STREAM_OFFLINE_PROCESSED)
+    cursor.cursor_at = now
+    cursor.last_run_at = utcnow()
+    cursor.last_error = None
+    db.session.commit()
+    return found
