@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.exc import IntegrityError
 
 from bx_app.bitrix.client import PortalClient
-from bx_app.bitrix.errors import BitrixError
+from bx_app.bitrix.errors import BitrixError, NetworkError
 from bx_app.bitrix.oauth import OAuthServer
 from bx_app.config import TRUSTED_OAUTH_SERVERS
 from bx_app.extensions import db
@@ -173,6 +173,9 @@ def verify_portal_auth(auth: PortalAuth, config) -> dict:
         raise InstallRejected(400, "missing field: access token")
     try:
         info = oauth_server(config, auth.server_endpoint).app_info(auth.access_token)
+    except NetworkError as exc:
+        log.warning("app.info unreachable for member_id=%s: %s", auth.member_id, exc)
+        raise InstallRejected(502, "the Bitrix24 authorization server cannot be reached; try again") from exc
     except BitrixError as exc:
         log.warning("app.info refused a token for member_id=%s: %s", auth.member_id, exc)
         raise InstallRejected(403, f"Bitrix24 did not confirm this request ({exc.code or exc})") from exc

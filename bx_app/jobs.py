@@ -50,13 +50,25 @@ def queue(name: str = QUEUE_DEFAULT):
     return Queue(name, connection=redis_connection(current_app.config["REDIS_URL"]))
 
 
+def refresh_portal_tokens(portal_id: int) -> None:
+    """Rotate one portal's token pair now (single-flight with any concurrent refresh)."""
+    from bx_app.extensions import db, redis_connection
+    from bx_app.models import Portal
+    from bx_app.portal_auth import PortalTokenSource, oauth_server_from_config
+
+    current = db.session.get(Portal, portal_id).access_token or ""
+    db.session.commit()
+    source = PortalTokenSource(portal_id, oauth_server_from_config(current_app.config), redis_connection())
+    source.refresh(current)
+
+
 @in_app_context
 def keep_tokens_alive() -> int:
     """Refresh the tokens of installed portals that have not been refreshed for a while."""
+    from bx_app.bitrix.errors import PortalNeedsReauth
     from bx_app.models import Portal
     from bx_app.models.account import PortalStatus
     from bx_app.models.timeutil import utcnow
-    from bx_app.portal_auth import PortalNeedsReauth, refresh_portal_tokens
 
     cutoff = utcnow() - TOKEN_KEEPALIVE_AGE
     ids = [p.id for p in Portal.query.filter(Portal.status == PortalStatus.INSTALLED).all()
