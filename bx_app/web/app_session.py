@@ -71,17 +71,15 @@ class AppSessionInterface(SecureCookieSessionInterface):
 
 
 def start_token_session(app: Flask, data: dict) -> str:
-    """Replace the current session with a token session (after a verified portal POST)."""
+    """Turn this request's session into a token session (after a verified portal POST)."""
     from flask import session as flask_session
     from flask_wtf.csrf import generate_csrf
 
-    new_session = AppSession(data)
-    new_session["iat"] = int(time.time())
-    # Make the CSRF secret part of the token before anything renders.
-    import flask.globals
-
-    ctx = flask.globals.request_ctx._get_current_object()
-    ctx.session = new_session
+    flask_session.clear()
+    flask_session.update(data)
+    flask_session["iat"] = int(time.time())
+    flask_session.from_token = True  # save_session: no cookie for this response either
+    # The CSRF secret becomes part of the token before anything renders.
     g.pop("csrf_token", None)
     generate_csrf()
     token = issue_token(app, dict(flask_session))
