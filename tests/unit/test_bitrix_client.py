@@ -7,11 +7,11 @@ from urllib.parse import unquote
 import pytest
 import requests
 import responses
-from conftest import reference_fixture
 
 from bx_app.bitrix import errors as e
 from bx_app.bitrix.client import PortalClient, batch_chunks, batch_command, php_query
 from bx_app.bitrix.limiter import LocalRateLimiter
+from tests.conftest import reference_fixture
 
 ENDPOINT = "https://example.bitrix24.ru/rest/"
 

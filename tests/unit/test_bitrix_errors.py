@@ -4,9 +4,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from conftest import reference_fixture
 
 from bx_app.bitrix import errors as e
+from tests.conftest import reference_fixture
 
 EXPECTED_REST = {
     "expired_token": e.ExpiredToken,
