@@ -29,17 +29,20 @@ def _notification_values() -> dict:
     values: dict = dict(request.args.items())
     if request.method != "POST":
         return values
-    raw = request.get_data(cache=True)
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raw = request.get_data(cache=True, parse_form_data=True)
+    else:
+        raw = request.get_data(cache=True)
     if len(raw) > current_app.config["HOOK_MAX_BYTES"]:
         raise BodyRejected(413, "body too large (max 1 MB)")
-    if not raw:
-        return values
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BodyRejected(400, f"body is not valid UTF-8 (byte {exc.start})") from exc
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         values.update(request.form.items())
+        return values
+    if not raw:
         return values
     stripped = text.lstrip()
     if request.mimetype == "application/json" or stripped.startswith(("{", "[")):
