@@ -1,4 +1,143 @@
-"""Placeholder blueprint, filled in by the issue that owns it."""
-from flask import Blueprint
+"""The event journal pages (both sides): list with filters and paging, event detail, retry one / retry all."""
+from __future__ import annotations
 
+import json
+import logging
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.routing import BuildError
+
+from bx_app import intake, journal_view, progress
+from bx_app.extensions import db
+from bx_app.models import Credential, Event
+from bx_app.models.event import EventStatus
+from bx_app.web.install import frame_for
+from bx_app.web.viewer import Viewer, current_viewer
+
+log = logging.getLogger(__name__)
 bp = Blueprint("journal", __name__)
+
+
+def _uis_home_url() -> str | None:
+    try:
+        return url_for("uis_side.index")
+    except BuildError:
+        return None
+
+
+def render_for_viewer(viewer: Viewer, credential: Credential | None, template: str, status: int = 200,
+                      **context):
+    """Render a page in the viewer's layout; inside the iframe only the portal may frame it."""
+    home_url = _uis_home_url() if viewer.side == "uis" else None
+    response = current_app.make_response(
+        (render_template(template, viewer=viewer, credential=credential, uis_home_url=home_url, **context),
+         status))
+    if viewer.side == "portal":
+        origin = credential.portal.portal_url if credential is not None else None
+        return frame_for(response, origin)
+    return response
+
+
+def choose_credential(viewer: Viewer, endpoint: str, title: str):
+    """`/journal` and `/settings`: go straight to the only credential, or let the viewer pick one (S4)."""
+    credentials = viewer.credentials()
+    if len(credentials) == 1:
+        return redirect(url_for(endpoint, credential_id=credentials[0].id))
+    return render_for_viewer(viewer, None, "journal/choose.html", credentials=credentials,
+                             endpoint=endpoint, title=title)
+
+
+@bp.get("/journal")
+def choose():
+    return choose_credential(current_viewer(), "journal.index", _("Журнал"))
+
+
+@bp.get("/journal/<int:credential_id>")
+def index(credential_id: int):
+    viewer = current_viewer()
+    credential = viewer.credential(credential_id)
+    form = journal_view.filter_form(request.args)
+    tz = journal_view.timezone_of(credential)
+    page = None
+    status = 200
+    if form.validate():
+        query = journal_view.events_query(credential.id, form.status.data or None, form.kind.data or None,
+                                          form.date_from.data, form.date_to.data, tz)
+        page = journal_view.page_of(query, form.page.data or 1)
+    else:
+        status = 400
+    task = progress.latest(journal_view.retry_scope(credential.id), journal_view.RETRY_ALL_KIND)
+    failed_count = Event.query.filter_by(credential_id=credential.id, status=EventStatus.FAILED).count()
+    return render_for_viewer(
+        viewer, credential, "journal/index.html", status=status, active_tab="journal", form=form, page=page,
+        tz=tz, task=task, failed_count=failed_count, filters=journal_view.filter_args(request.args),
+        jv=journal_view, portal_url=credential.portal.portal_url)
+
+
+def _event_of(credential: Credential, event_id: int) -> Event:
+    event = db.session.get(Event, event_id)
+    if event is None or event.credential_id != credential.id:
+        abort(404, description=_("Событие не найдено."))
+    return event
+
+
+@bp.get("/journal/<int:credential_id>/events/<int:event_id>")
+def event_detail(credential_id: int, event_id: int):
+    viewer = current_viewer()
+    credential = viewer.credential(credential_id)
+    event = _event_of(credential, event_id)
+    return render_for_viewer(
+        viewer, credential, "journal/event.html", active_tab="journal", event=event,
+        tz=journal_view.timezone_of(credential), jv=journal_view, portal_url=credential.portal.portal_url,
+        payload_json=json.dumps(event.payload or {}, ensure_ascii=False, indent=2, sort_keys=True),
+        result_json=json.dumps(event.result, ensure_ascii=False, indent=2, sort_keys=True)
+        if event.result is not None else None,
+        filters=journal_view.filter_args(request.args))
+
+
+@bp.post("/journal/<int:credential_id>/events/<int:event_id>/retry")
+def retry_event(credential_id: int, event_id: int):
+    viewer = current_viewer()
+    credential = viewer.credential(credential_id)
+    viewer.require_edit()
+    event = _event_of(credential, event_id)
+    if event.status != EventStatus.FAILED:
+        flash(_("Повторить можно только событие с ошибкой."), "warning")
+    elif intake.retry_events(credential.id, [event.id]):
+        flash(_("Событие №%(id)s поставлено в очередь повторно.", id=event.id), "success")
+    else:
+        flash(_("Событие уже не в состоянии ошибки."), "warning")
+    return redirect(url_for("journal.index", credential_id=credential.id, **journal_view.filter_args(request.args, keep_page=True)))
+
+
+@bp.post("/journal/<int:credential_id>/retry-failed")
+def retry_failed(credential_id: int):
+    viewer = current_viewer()
+    credential = viewer.credential(credential_id)
+    viewer.require_edit()
+    task = progress.latest(journal_view.retry_scope(credential.id), journal_view.RETRY_ALL_KIND)
+    if progress.is_running(task):
+        flash(_("Повтор ошибок уже выполняется."), "info")
+    elif not journal_view.failed_event_ids(credential.id):
+        flash(_("Событий с ошибкой нет."), "info")
+    else:
+        try:
+            journal_view.start_retry_all(credential.id)
+        except Exception:  # noqa: BLE001 - Redis down: say so, keep the page working
+            log.exception("cannot start the retry of failed events for credential %s", credential.id)
+            flash(_("Очередь задач недоступна, попробуйте позже."), "danger")
+        else:
+            flash(_("Повтор всех ошибок запущен."), "success")
+    return redirect(url_for("journal.index", credential_id=credential.id, **journal_view.filter_args(request.args, keep_page=True)))
+
+
+@bp.get("/journal/<int:credential_id>/tasks/<task_id>")
+def task_state(credential_id: int, task_id: str):
+    viewer = current_viewer()
+    credential = viewer.credential(credential_id)
+    task = progress.read(task_id)
+    if task is None or task["scope"] != journal_view.retry_scope(credential.id):
+        abort(404, description=_("Задача не найдена."))
+    return jsonify({key: task[key] for key in ("id", "kind", "state", "total", "done", "percent", "finished",
+                                               "message")})
