@@ -19,6 +19,15 @@ def _select_locale() -> str:
     return request.accept_languages.best_match(["ru", "en"]) or "ru"
 
 
+def _render_migration_item(type_, obj, autogen_context):
+    """Migrations store encrypted columns as plain Text (the encryption lives in the model only)."""
+    from bx_app.models.encrypted import EncryptedText
+
+    if type_ == "type" and isinstance(obj, EncryptedText):
+        return "sa.Text()"
+    return False
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -31,7 +40,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     configure_cipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True,
+                     render_item=_render_migration_item)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
 
