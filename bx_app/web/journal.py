@@ -6,11 +6,12 @@ import logging
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from jinja2 import TemplateNotFound
 from werkzeug.routing import BuildError
 
 from bx_app import intake, journal_view, progress
 from bx_app.extensions import db
-from bx_app.models import Credential, Event
+from bx_app.models import Credential, Event, UisAccount
 from bx_app.models.event import EventStatus
 from bx_app.web.install import frame_for
 from bx_app.web.viewer import Viewer, current_viewer
@@ -19,19 +20,36 @@ log = logging.getLogger(__name__)
 bp = Blueprint("journal", __name__)
 
 
-def _uis_home_url() -> str | None:
+UIS_LAYOUT = "uis/layout.html"  # the UIS side's own layout (its top bar: language, account, sign out)
+
+
+def _optional_url(endpoint: str, **values) -> str | None:
     try:
-        return url_for("uis_side.index")
+        return url_for(endpoint, **values)
     except BuildError:
         return None
+
+
+def _layout(viewer: Viewer) -> str:
+    if viewer.side == "uis":
+        try:
+            current_app.jinja_env.get_template(UIS_LAYOUT)
+            return UIS_LAYOUT
+        except TemplateNotFound:
+            pass
+    return viewer.layout
 
 
 def render_for_viewer(viewer: Viewer, credential: Credential | None, template: str, status: int = 200,
                       **context):
     """Render a page in the viewer's layout; inside the iframe only the portal may frame it."""
-    home_url = _uis_home_url() if viewer.side == "uis" else None
+    if viewer.side == "uis":
+        context.update(
+            uis_account=db.session.get(UisAccount, viewer.uis_account_id),
+            uis_home_url=(_optional_url("uis_side.credential", credential_id=credential.id) if credential
+                          else _optional_url("uis_side.credentials")))
     response = current_app.make_response(
-        (render_template(template, viewer=viewer, credential=credential, uis_home_url=home_url, **context),
+        (render_template(template, viewer=viewer, credential=credential, layout=_layout(viewer), **context),
          status))
     if viewer.side == "portal":
         origin = credential.portal.portal_url if credential is not None else None

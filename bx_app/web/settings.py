@@ -55,6 +55,13 @@ def choose():
     return choose_credential(current_viewer(), "settings.main", _("Настройки"))
 
 
+@bp.get("/settings/<int:credential_id>")
+def index(credential_id: int):
+    """The settings window of a credential opens on its first tab."""
+    current_viewer().credential(credential_id)
+    return redirect(url_for("settings.main", credential_id=credential_id))
+
+
 @bp.route("/settings/<int:credential_id>/main", methods=["GET", "POST"])
 def main(credential_id: int):
     viewer = current_viewer()
