@@ -1,0 +1,238 @@
+"""What happens "in UIS" on demand: requests, chats, calls arrive and get processed (sandbox control)."""
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+
+from bx_app.sandbox.uis import notify
+from bx_app.sandbox.uis import state as st
+from bx_app.sandbox.uis.rpc import CODES
+
+
+class ControlError(ValueError):
+    """A control request that cannot be carried out (400 for the API, a flash for the page)."""
+
+
+def _site(state: st.UisState, value) -> dict | None:
+    if value in (None, ""):
+        return None
+    site = state.site(value)
+    if site is None:
+        raise ControlError(f"unknown site {value!r}")
+    return site
+
+
+def _employee(state: st.UisState, value, default=None) -> dict | None:
+    employee_id = value if value not in (None, "") else default
+    if employee_id is None:
+        return None
+    employee = state.employee(int(employee_id))
+    if employee is None:
+        raise ControlError(f"unknown employee {employee_id!r}")
+    return employee
+
+
+def _marketing(body: dict) -> dict:
+    return {k: body.get(k) or None for k in st.MARKETING + ["campaign_id", "campaign_name"]}
+
+
+def create_offline_message(state: st.UisState, body: dict) -> dict:
+    with state.lock:
+        site = _site(state, body.get("site_id", body.get("site")))
+        when = body.get("date_time") or state.now()
+        visitor_id = body.get("visitor_id") or state.next_id("visitor")
+        row = st.pad({
+            "id": state.next_id("offline"), "date_time": when,
+            "text": body.get("text") or body.get("visitor_message") or "",
+            "communication_id": state.next_id("communication"), "communication_number": 1,
+            "communication_page_url": body.get("communication_page_url")
+            or (f"https://{site['domain_name']}/" if site else None),
+            "communication_type": "offline_message", "status": "not_processed", "process_time": None,
+            "form_type": body.get("form_type") or ("Пользовательская" if body.get("form_name") else "Стандартная"),
+            "form_name": body.get("form_name") or None,
+            "is_agree_to_process_personal_data": True, "is_agree_to_mailing": False,
+            "site_id": site["id"] if site else None, "site_domain_name": site["domain_name"] if site else None,
+            "visitor_id": visitor_id, "visitor_name": body.get("visitor_name") or body.get("name") or None,
+            "visitor_phone_number": body.get("visitor_phone_number") or body.get("phone") or None,
+            "visitor_email": body.get("visitor_email") or body.get("email") or None,
+            "visitor_session_id": state.next_id("session"), "person_id": state.next_id("person"),
+            "visitor_type": "Новый", "tags": [], **_marketing(body),
+        }, st.OFFLINE_FIELDS)
+        state.offline_messages.append(row)
+        state._remember_visitor(visitor_id, row["visitor_name"], row["visitor_phone_number"], row["visitor_email"])
+    return {"row": row, "deliveries": notify.deliver(state, "offline_message", row, body)}
+
+
+def process_offline_message(state: st.UisState, message_id: int, body: dict) -> dict:
+    with state.lock:
+        row = next((r for r in state.offline_messages if r["id"] == message_id), None)
+        if row is None:
+            raise ControlError(f"no offline message {message_id}")
+        employee = _employee(state, body.get("employee_id"), 45012)
+        row.update(status="processed", process_time=body.get("process_time") or state.now(),
+                   employee_id=employee["id"], employee_full_name=employee["full_name"],
+                   employee_comment=body.get("employee_comment"))
+    return {"row": row}
+
+
+def create_chat(state: st.UisState, body: dict) -> dict:
+    with state.lock:
+        channel = state.channel(body.get("channel_id") or body.get("chat_channel_id") or 3101)
+        if channel is None:
+            raise ControlError(f"unknown chat channel {body.get('channel_id')!r}")
+        site = _site(state, body.get("site_id", body.get("site")))
+        if site is None and channel["type"] == "comagic":
+            site = state.site(7301)
+        status = body.get("status") or "new"
+        if status not in ("new", "active"):
+            raise ControlError("a new chat is new or active")
+        employee = _employee(state, body.get("employee_id"), 45012 if status == "active" else None)
+        visitor_id = body.get("visitor_id") or state.next_id("visitor")
+        name = body.get("visitor_name") or body.get("name") or None
+        phone = body.get("visitor_phone_number") or body.get("phone") or None
+        state._remember_visitor(visitor_id, name, phone, body.get("visitor_email") or body.get("email") or None)
+        row = st.pad({
+            "id": state.next_id("chat"), "status": status, "initiator": body.get("initiator") or "visitor",
+            "date_time": body.get("date_time") or state.now(), "duration": "0", "answer_time": None,
+            "communication_id": state.next_id("communication"), "communication_number": 1,
+            "communication_type": "chat", "is_group_chat": False, "is_transfer": False, "release_cause": None,
+            "messages_count": 0, "chat_channel_id": channel["id"], "chat_channel_type": channel["type"],
+            "chat_channel_name": channel["name"], "chat_user_id": body.get("chat_user_id"),
+            "chat_username": body.get("chat_username"),
+            "employee_id": employee["id"] if employee else None,
+            "employee_full_name": employee["full_name"] if employee else None,
+            "site_id": site["id"] if site else None, "site_domain_name": site["domain_name"] if site else None,
+            "visitor_id": visitor_id, "visitor_phone_number": phone, "person_id": state.next_id("person"),
+            "visitor_type": "Новый", "visitor_session_id": state.next_id("session"), "tags": [],
+            **_marketing(body),
+        }, st.CHAT_FIELDS)
+        state.chats.append(row)
+        messages = body.get("messages")
+        if messages is None:
+            messages = [{"source": "visitor", "text": body["text"]}] if body.get("text") else []
+        added = [_add_message(state, row, m) for m in messages]
+    return {"row": row, "messages": added}
+
+
+def _add_message(state: st.UisState, chat: dict, body: dict) -> dict:
+    source = body.get("source") or "visitor"
+    employee = None
+    if source == "operator":
+        employee = _employee(state, body.get("employee_id"), chat.get("employee_id") or 45012)
+        if chat["status"] == "new":
+            chat.update(status="active", employee_id=employee["id"], employee_full_name=employee["full_name"])
+    message = st.pad({
+        "id": state.next_id("message"), "chat_id": chat["id"], "channel_id": chat["chat_channel_id"],
+        "channel_type": chat["chat_channel_type"], "date_time": body.get("date_time") or state.now(),
+        "is_group_chat": False, "visitor_id": chat["visitor_id"], "text": body.get("text") or "",
+        "source": source, "resource": body.get("resource"),
+        "employee_id": employee["id"] if employee else None,
+        "employee_full_name": employee["full_name"] if employee else None,
+    }, st.MESSAGE_FIELDS)
+    state.chat_messages.append(message)
+    chat["messages_count"] = (chat.get("messages_count") or 0) + 1
+    return message
+
+
+def _chat(state: st.UisState, chat_id: int) -> dict:
+    chat = next((c for c in state.chats if c["id"] == chat_id), None)
+    if chat is None:
+        raise ControlError(f"no chat {chat_id}")
+    return chat
+
+
+def add_chat_message(state: st.UisState, chat_id: int, body: dict) -> dict:
+    with state.lock:
+        chat = _chat(state, chat_id)
+        if chat["status"] not in ("new", "active"):
+            raise ControlError(f"chat {chat_id} is closed")
+        return {"row": _add_message(state, chat, body), "chat": chat}
+
+
+def finish_chat(state: st.UisState, chat_id: int, body: dict) -> dict:
+    with state.lock:
+        chat = _chat(state, chat_id)
+        if chat["status"] not in ("new", "active"):
+            raise ControlError(f"chat {chat_id} is already finished")
+        sources = {m["source"] for m in state.chat_messages if m["chat_id"] == chat_id}
+        status = body.get("status") or ("succeed" if {"operator", "visitor"} <= sources else "lost")
+        if status not in ("succeed", "lost", "refused"):
+            raise ControlError("status is succeed, lost or refused")
+        started = chat["date_time"]
+        chat.update(status=status, release_cause=body.get("release_cause")
+                    or ("closed_by_operator" if status == "succeed" else "closed_by_timeout"))
+        with contextlib.suppress(ValueError):
+            chat["duration"] = str(max(0, int((datetime.strptime(state.now(), st.TIME_FORMAT)
+                                                - datetime.strptime(started, st.TIME_FORMAT)).total_seconds())))
+    event = "lost_chat" if status == "lost" else "chat_finished"
+    return {"row": chat, "deliveries": notify.deliver(state, event, chat, body)}
+
+
+def create_call(state: st.UisState, body: dict) -> dict:
+    with state.lock:
+        is_lost = bool(body.get("is_lost"))
+        employee = None if is_lost else _employee(state, body.get("employee_id"), 45012)
+        start = body.get("start_time") or state.now()
+        talk = 0 if is_lost else int(body.get("talk_duration") or 60)
+        wait = int(body.get("wait_duration") or 10)
+        site = _site(state, body.get("site_id"))
+        call_id = state.next_id("call")
+        row = st.pad({
+            "id": call_id, "start_time": start, "finish_time": state.later(start, wait + talk),
+            "finish_reason": "subscriber_disconnects", "direction": body.get("direction") or "in",
+            "is_lost": is_lost, "contact_phone_number": body.get("contact_phone_number") or body.get("phone"),
+            "virtual_phone_number": body.get("virtual_phone_number") or "74951234567",
+            "communication_id": call_id, "communication_type": "call", "communication_number": 1,
+            "wait_duration": wait, "talk_duration": talk, "total_duration": wait + talk,
+            "call_records": [] if is_lost else ["sandbox0record"], "scenario_id": 55101,
+            "scenario_name": "Входящие — отдел продаж",
+            "site_id": site["id"] if site else None, "site_domain_name": site["domain_name"] if site else None,
+            "employees": [{"employee_id": employee["id"], "employee_full_name": employee["full_name"],
+                           "is_answered": True, "is_talked": True}] if employee else [],
+            "last_answered_employee_id": employee["id"] if employee else None,
+            "last_answered_employee_full_name": employee["full_name"] if employee else None,
+            "tags": [], **_marketing(body),
+        }, st.CALL_FIELDS)
+        if not is_lost:
+            row["full_record_file_link"] = f"https://media.uiscom.ru/{call_id}/sandbox0record"
+        state.calls.append(row)
+    event = "lost_call_session" if is_lost else "call_session_finished"
+    return {"row": row, "deliveries": notify.deliver(state, event, row, body)}
+
+
+def configure(state: st.UisState, body: dict) -> dict:
+    with state.lock:
+        if "minute_limit" in body:
+            state.minute.limit = int(body["minute_limit"])
+        if "day_limit" in body:
+            state.day.limit = int(body["day_limit"])
+        if "minute_remaining" in body:
+            state.minute.set_remaining(int(body["minute_remaining"]))
+        if "day_remaining" in body:
+            state.day.set_remaining(int(body["day_remaining"]))
+        if "ip_allowlist_enabled" in body:
+            state.ip_allowlist_enabled = bool(body["ip_allowlist_enabled"])
+        if "allowed_ips" in body:
+            state.allowed_ips = [str(ip) for ip in body["allowed_ips"]]
+        if "caller_ip" in body:
+            state.caller_ip = body["caller_ip"] or None
+        for token, status in (body.get("tokens") or {}).items():
+            if status not in ("active", "blocked", "expired", "deleted"):
+                raise ControlError(f"token status {status!r}: active, blocked, expired or deleted")
+            if status == "deleted":
+                state.tokens.pop(token, None)
+            else:
+                state.tokens.setdefault(token, {"kind": "key", "expire_at": None})["status"] = status
+        if "fail_next" in body:
+            rules = body["fail_next"]
+            rules = [rules] if isinstance(rules, dict) else list(rules or [])
+            for rule in rules:
+                if rule.get("mnemonic", "internal_error") not in CODES:
+                    raise ControlError(f"unknown mnemonic {rule.get('mnemonic')!r}")
+                rule.setdefault("count", 1)
+            state.fail_next = rules
+        if "disabled_methods" in body:
+            state.disabled_methods = set(body["disabled_methods"] or [])
+        if "app_url" in body:
+            state.app_url = body["app_url"] or None
+        return state.config()

@@ -1,0 +1,221 @@
+"""In-memory state of the UIS sandbox: account, tokens, reports' rows, limits and fault injection."""
+from __future__ import annotations
+
+import copy
+import math
+import secrets
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bx_app.sandbox.uis import seed
+
+SANDBOX_TOKEN = "sandbox-uis-token"
+SANDBOX_LOGIN = "sandbox"
+SANDBOX_PASSWORD = "sandbox-password"
+SESSION_SECONDS = 3600
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+UTM = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"]
+MARKETING = ["search_engine", "search_query", "referrer", "ua_client_id", *UTM]
+
+# Every column each report knows; rows are padded with None for the ones they lack.
+OFFLINE_FIELDS = [
+    "id", "date_time", "text", "communication_id", "communication_number", "communication_page_url",
+    "communication_type", "status", "process_time", "form_type", "form_name", "properties", "group_id",
+    "group_name", "employee_id", "employee_full_name", "employee_answer_message", "employee_comment",
+    "is_agree_to_process_personal_data", "is_agree_to_mailing", "site_id", "site_domain_name", "campaign_id",
+    "campaign_name", "visitor_id", "person_id", "visitor_name", "visitor_phone_number", "visitor_email",
+    "visitor_session_id", "visitor_type", "visitor_device", "ext_id", *MARKETING, "tags",
+]
+OFFLINE_DEFAULTS = [
+    "id", "text", "communication_id", "is_agree_to_process_personal_data", "is_agree_to_mailing", "status",
+    "form_type", "properties", "employee_id", "site_id", "campaign_id", "visitor_phone_number", "visitor_email",
+    "visitor_name", "visitor_id", "visitor_session_id",
+]
+CHAT_FIELDS = [
+    "id", "status", "initiator", "date_time", "duration", "answer_time", "communication_id",
+    "communication_number", "communication_type", "communication_page_url", "ext_id", "chat_ad_url",
+    "is_group_chat", "is_transfer", "release_cause", "messages_count", "chat_channel_id", "chat_channel_type",
+    "chat_channel_name", "chat_user_id", "chat_username", "employee_id", "employee_full_name",
+    "employee_raiting", "employee_messages_count", "site_id", "site_domain_name", "campaign_id",
+    "campaign_name", "visitor_id", "visitor_ids", "visitor_phone_number", "person_id", "visitor_type",
+    "visitor_session_id", "visits_count", "visitor_city", "visitor_region", "visitor_country", *MARKETING,
+    "tags",
+]
+CHAT_DEFAULTS = [
+    "id", "status", "initiator", "date_time", "duration", "answer_time", "communication_id", "chat_ad_url",
+    "is_group_chat", "is_transfer", "release_cause", "employee_id", "employee_raiting", "site_id", "campaign_id",
+    "visitor_phone_number", "visitor_id", "visitor_ids",
+]
+MESSAGE_FIELDS = [
+    "id", "chat_id", "channel_id", "channel_type", "date_time", "is_group_chat", "visitor_id", "text", "source",
+    "resource", "employee_id", "employee_full_name",
+]
+MESSAGE_DEFAULTS = [f for f in MESSAGE_FIELDS if f not in ("channel_id", "channel_type")]
+CALL_FIELDS = [
+    "id", "start_time", "finish_time", "finish_reason", "direction", "is_lost", "contact_phone_number",
+    "virtual_phone_number", "operator_phone_number", "communication_id", "communication_type",
+    "communication_number", "wait_duration", "total_wait_duration", "talk_duration", "clean_talk_duration",
+    "total_duration", "call_records", "full_record_file_link", "voice_mail_records", "scenario_id",
+    "scenario_name", "site_id", "site_domain_name", "campaign_id", "campaign_name", "visitor_id", "contact_id",
+    "contact_full_name", "employees", "first_answered_employee_id", "first_answered_employee_full_name",
+    "last_answered_employee_id", "last_answered_employee_full_name", "call_api_external_id", *MARKETING,
+    "tags",
+]
+CALL_DEFAULTS = [
+    "id", "start_time", "finish_time", "finish_reason", "direction", "is_lost", "contact_phone_number",
+    "virtual_phone_number", "communication_id", "talk_duration", "total_duration", "employees",
+]
+
+
+class Budget:
+    """A points budget that refills a fixed time after its window opened (per minute or per day)."""
+
+    def __init__(self, limit: int, seconds: int):
+        self.limit, self.seconds = limit, seconds
+        self.used, self.started = 0, time.time()
+
+    def _roll(self) -> None:
+        if time.time() - self.started >= self.seconds:
+            self.used, self.started = 0, time.time()
+
+    @property
+    def remaining(self) -> int:
+        self._roll()
+        return max(0, self.limit - self.used)
+
+    @property
+    def reset(self) -> int:
+        self._roll()
+        return max(0, math.ceil(self.started + self.seconds - time.time()))
+
+    def charge(self) -> None:
+        self._roll()
+        self.used += 1
+
+    def set_remaining(self, remaining: int) -> None:
+        self._roll()
+        self.used = max(0, self.limit - int(remaining))
+
+
+class UisState:
+    """Everything the sandbox holds; callers take `lock` around reads and writes."""
+
+    def __init__(self, app_url: str | None = None):
+        self.lock = threading.RLock()
+        self.app_url = app_url
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.account = copy.deepcopy(seed.ACCOUNT)
+            self.zone = ZoneInfo(self.account["timezone"])
+            self.tokens: dict[str, dict] = {SANDBOX_TOKEN: {"status": "active", "kind": "key", "expire_at": None}}
+            self.users = {SANDBOX_LOGIN: SANDBOX_PASSWORD, "b24_integration": "S3cret-Passw0rd"}
+            self.employees = copy.deepcopy(seed.EMPLOYEES)
+            self.sites = copy.deepcopy(seed.SITES)
+            self.channels = copy.deepcopy(seed.CHAT_CHANNELS)
+            self.offline_messages = [pad(r, OFFLINE_FIELDS, communication_type="offline_message")
+                                     for r in copy.deepcopy(seed.OFFLINE_MESSAGES)]
+            self.chats = [pad(r, CHAT_FIELDS, communication_type="chat", is_group_chat=False)
+                          for r in copy.deepcopy(seed.CHATS)]
+            self.chat_messages = [self._message_row(r) for r in copy.deepcopy(seed.CHAT_MESSAGES)]
+            self.calls = [pad(r, CALL_FIELDS) for r in copy.deepcopy(seed.CALLS)]
+            self.visitors = {v["id"]: v for v in copy.deepcopy(seed.VISITORS)}
+            for row in self.offline_messages:
+                self._remember_visitor(row["visitor_id"], row["visitor_name"], row["visitor_phone_number"],
+                                       row["visitor_email"])
+            self.minute = Budget(120, 60)
+            self.day = Budget(10000, 86400)
+            self.ip_allowlist_enabled = False
+            self.allowed_ips: list[str] = ["0.0.0.0/0"]
+            self.caller_ip: str | None = None
+            self.fail_next: list[dict] = []
+            self.disabled_methods: set[str] = set()
+            self.counters: Counter = Counter()
+            self.errors: Counter = Counter()
+            self.deliveries: list[dict] = []
+            self.last_hook_url: str | None = None
+            self._ids = {"offline": 660012400, "chat": 880011300, "message": 990000100, "call": 3100012400,
+                         "communication": 1200000300, "visitor": 5123456800, "session": 77002000,
+                         "person": 33445600}
+
+    def next_id(self, kind: str) -> int:
+        self._ids[kind] += 1
+        return self._ids[kind]
+
+    def now(self) -> str:
+        """The account's wall clock, as reports print it."""
+        return datetime.now(self.zone).strftime(TIME_FORMAT)
+
+    def later(self, when: str, seconds: int) -> str:
+        return (datetime.strptime(when, TIME_FORMAT) + timedelta(seconds=seconds)).strftime(TIME_FORMAT)
+
+    def new_session(self) -> dict:
+        token = secrets.token_hex(32)
+        expire_at = int(time.time()) + SESSION_SECONDS
+        self.tokens[token] = {"status": "active", "kind": "session", "expire_at": expire_at}
+        return {"access_token": token, "expire_at": expire_at, "app_id": self.account["app_id"]}
+
+    def employee(self, employee_id) -> dict | None:
+        return next((e for e in self.employees if e["id"] == employee_id), None)
+
+    def site(self, site) -> dict | None:
+        for row in self.sites:
+            if site in (row["id"], str(row["id"]), row["domain_name"]):
+                return row
+        return None
+
+    def channel(self, channel_id) -> dict | None:
+        return next((c for c in self.channels if str(c["id"]) == str(channel_id)), None)
+
+    def _remember_visitor(self, visitor_id, name, phone, email) -> None:
+        if visitor_id is None:
+            return
+        visitor = self.visitors.setdefault(visitor_id, {"id": visitor_id, "name": None, "emails": [],
+                                                        "phones": [], "usernames": []})
+        visitor["name"] = visitor["name"] or name
+        if phone and phone not in visitor["phones"]:
+            visitor["phones"].append(phone)
+        if email and email not in visitor["emails"]:
+            visitor["emails"].append(email)
+
+    def _message_row(self, row: dict) -> dict:
+        chat = next((c for c in self.chats if c["id"] == row["chat_id"]), None)
+        row = pad(row, MESSAGE_FIELDS)
+        if chat:
+            row["channel_id"], row["channel_type"] = chat["chat_channel_id"], chat["chat_channel_type"]
+        return row
+
+    def snapshot(self) -> dict:
+        return {
+            "account": self.account, "tokens": self.tokens, "employees": self.employees, "sites": self.sites,
+            "chat_channels": self.channels, "offline_messages": self.offline_messages, "chats": self.chats,
+            "chat_messages": self.chat_messages, "calls": self.calls, "visitors": list(self.visitors.values()),
+            "config": self.config(), "counters": dict(self.counters), "errors": dict(self.errors),
+            "deliveries": self.deliveries, "last_hook_url": self.last_hook_url,
+        }
+
+    def limits(self) -> dict:
+        return {"day_limit": self.day.limit, "day_remaining": self.day.remaining, "day_reset": self.day.reset,
+                "minute_limit": self.minute.limit, "minute_remaining": self.minute.remaining,
+                "minute_reset": self.minute.reset}
+
+    def config(self) -> dict:
+        return {
+            "limits": self.limits(), "ip_allowlist_enabled": self.ip_allowlist_enabled,
+            "allowed_ips": self.allowed_ips, "caller_ip": self.caller_ip, "fail_next": self.fail_next,
+            "disabled_methods": sorted(self.disabled_methods),
+            "tokens": {token: info["status"] for token, info in self.tokens.items()},
+        }
+
+
+def pad(row: dict, fields: list[str], **defaults) -> dict:
+    """A row holding every known column (absent ones None), in the report's column order."""
+    padded = {name: row.get(name, defaults.get(name)) for name in fields}
+    for name, value in row.items():
+        padded.setdefault(name, value)
+    return padded
