@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, request, session
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from bx_app import config as config_module
 from bx_app.extensions import babel, csrf, db, migrate
@@ -17,6 +19,19 @@ def _select_locale() -> str:
     if lang:  # Bitrix24 sends e.g. "ua", "de": English is closer than Russian for most of them
         return "ru" if lang in ("ua", "by", "kz") else "en"
     return request.accept_languages.best_match(["ru", "en"]) or "ru"
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """WAL lets readers go on while one writer commits; NORMAL sync is safe with WAL."""
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
 
 def _render_migration_item(type_, obj, autogen_context):
@@ -39,6 +54,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
 
     configure_cipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # Several gunicorn workers and RQ workers write at once: wait for the lock instead of failing.
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault("timeout", 30)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True,
                      render_item=_render_migration_item)
