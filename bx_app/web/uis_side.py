@@ -86,8 +86,8 @@ def _uis_context():
 
 
 # --- sign in / out ----------------------------------------------------------------------------------
-@bp.route("/", methods=["GET", "POST"])
 @bp.route("/login", methods=["GET", "POST"])
+@bp.route("/", methods=["GET", "POST"])
 def sign_in():
     account = signed_in_account()
     next_url = _safe_next(request.values.get("next"))
