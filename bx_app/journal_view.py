@@ -12,6 +12,15 @@ from wtforms import Form, IntegerField, SelectField
 from wtforms.fields import DateField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
+try:  # wtforms >= 3.3 wants SelectChoice; older ones take (value, label) pairs
+    from wtforms.fields.choices import SelectChoice
+
+    def _choice(value, label):
+        return SelectChoice(value=value, label=label)
+except ImportError:  # pragma: no cover
+    def _choice(value, label):
+        return (value, label)
+
 from bx_app import intake, progress
 from bx_app.jobs import in_app_context
 from bx_app.models import Credential, Event
@@ -81,9 +90,9 @@ ENTITY_PATHS = {
 class JournalFilterForm(Form):
     """The journal's GET filter (no CSRF: it only reads)."""
 
-    status = SelectField(_l("Статус"), choices=[("", _l("Все"))] + list(STATUS_WORDS.items()),
+    status = SelectField(_l("Статус"), choices=[_choice("", _l("Все"))] + [_choice(k, v) for k, v in STATUS_WORDS.items()],
                          validators=[Optional()], default="")
-    kind = SelectField(_l("Тип"), choices=[("", _l("Все"))] + list(KIND_WORDS.items()),
+    kind = SelectField(_l("Тип"), choices=[_choice("", _l("Все"))] + [_choice(k, v) for k, v in KIND_WORDS.items()],
                        validators=[Optional()], default="")
     date_from = DateField(_l("С даты"), validators=[Optional()], format="%Y-%m-%d")
     date_to = DateField(_l("По дату"), validators=[Optional()], format="%Y-%m-%d")

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from jinja2 import TemplateNotFound
 from werkzeug.routing import BuildError
 
@@ -21,6 +22,24 @@ bp = Blueprint("journal", __name__)
 
 
 UIS_LAYOUT = "uis/layout.html"  # the UIS side's own layout (its top bar: language, account, sign out)
+
+
+# What a POST did, shown after its redirect. Inside the iframe the session is a token that is never
+# written back, so flash() would be lost: the redirect carries `notice=<code>` instead (both sides).
+NOTICES = {
+    "retried": ("success", _l("Событие поставлено в очередь повторно.")),
+    "not_failed": ("warning", _l("Повторить можно только событие с ошибкой.")),
+    "retry_started": ("success", _l("Повтор всех ошибок запущен.")),
+    "retry_running": ("info", _l("Повтор ошибок уже выполняется.")),
+    "nothing_failed": ("info", _l("Событий с ошибкой нет.")),
+    "queue_down": ("danger", _l("Очередь задач недоступна, попробуйте позже.")),
+    "saved": ("success", _l("Настройки сохранены.")),
+}
+
+
+def current_notice() -> tuple[str, str] | None:
+    notice = NOTICES.get(request.args.get("notice", ""))
+    return (notice[0], str(notice[1])) if notice else None
 
 
 def _optional_url(endpoint: str, **values) -> str | None:
@@ -49,7 +68,8 @@ def render_for_viewer(viewer: Viewer, credential: Credential | None, template: s
             uis_home_url=(_optional_url("uis_side.credential", credential_id=credential.id) if credential
                           else _optional_url("uis_side.credentials")))
     response = current_app.make_response(
-        (render_template(template, viewer=viewer, credential=credential, layout=_layout(viewer), **context),
+        (render_template(template, viewer=viewer, credential=credential, layout=_layout(viewer),
+                         notice=current_notice(), **context),
          status))
     if viewer.side == "portal":
         origin = credential.portal.portal_url if credential is not None else None
@@ -120,13 +140,8 @@ def retry_event(credential_id: int, event_id: int):
     credential = viewer.credential(credential_id)
     viewer.require_edit()
     event = _event_of(credential, event_id)
-    if event.status != EventStatus.FAILED:
-        flash(_("Повторить можно только событие с ошибкой."), "warning")
-    elif intake.retry_events(credential.id, [event.id]):
-        flash(_("Событие №%(id)s поставлено в очередь повторно.", id=event.id), "success")
-    else:
-        flash(_("Событие уже не в состоянии ошибки."), "warning")
-    return redirect(url_for("journal.index", credential_id=credential.id, **journal_view.filter_args(request.args, keep_page=True)))
+    retried = event.status == EventStatus.FAILED and intake.retry_events(credential.id, [event.id])
+    return _back_to_journal(credential, "retried" if retried else "not_failed")
 
 
 @bp.post("/journal/<int:credential_id>/retry-failed")
@@ -136,18 +151,23 @@ def retry_failed(credential_id: int):
     viewer.require_edit()
     task = progress.latest(journal_view.retry_scope(credential.id), journal_view.RETRY_ALL_KIND)
     if progress.is_running(task):
-        flash(_("Повтор ошибок уже выполняется."), "info")
+        notice = "retry_running"
     elif not journal_view.failed_event_ids(credential.id):
-        flash(_("Событий с ошибкой нет."), "info")
+        notice = "nothing_failed"
     else:
         try:
             journal_view.start_retry_all(credential.id)
         except Exception:  # noqa: BLE001 - Redis down: say so, keep the page working
             log.exception("cannot start the retry of failed events for credential %s", credential.id)
-            flash(_("Очередь задач недоступна, попробуйте позже."), "danger")
+            notice = "queue_down"
         else:
-            flash(_("Повтор всех ошибок запущен."), "success")
-    return redirect(url_for("journal.index", credential_id=credential.id, **journal_view.filter_args(request.args, keep_page=True)))
+            notice = "retry_started"
+    return _back_to_journal(credential, notice)
+
+
+def _back_to_journal(credential: Credential, notice: str):
+    return redirect(url_for("journal.index", credential_id=credential.id, notice=notice,
+                            **journal_view.filter_args(request.args, keep_page=True)))
 
 
 @bp.get("/journal/<int:credential_id>/tasks/<task_id>")

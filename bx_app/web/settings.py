@@ -1,7 +1,7 @@
 """The settings window's tabs (both sides); for now the Main tab ("Главная")."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -74,8 +74,7 @@ def main(credential_id: int):
             current = settings_store.load_channel(credential.id, "main")
             options = {**{k: v for k, v in current.items() if k != "active"}, **form.options()}
             settings_store.save_channel(credential.id, "main", form.active.data, options)
-            flash(_("Настройки сохранены."), "success")
-            return redirect(url_for("settings.main", credential_id=credential.id))
+            return redirect(url_for("settings.main", credential_id=credential.id, notice="saved"))
         status = 400
     else:
         form.fill_from(settings_store.load_channel(credential.id, "main"))
