@@ -1,0 +1,278 @@
+"""One portal's web server: the portal pages, the app slot, OAuth consent, /rest, BX24.js, state and control."""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+
+from . import lifecycle, rest, staff
+from .crm import as_int
+from .rest_error import RestError
+from .state import PortalState, SandboxState
+
+HERE = Path(__file__).resolve().parent
+LABELS = {
+    "ru": {"crm": "CRM", "leads": "Лиды", "deals": "Сделки", "contacts": "Контакты", "apps": "Приложения",
+           "install": "Установить приложение", "uninstall": "Удалить приложение", "installed": "Установлено",
+           "not_installed": "Не установлено", "open": "Открыть", "notifications": "Уведомления",
+           "activities": "Дела", "comments": "Комментарии в таймлайне", "user": "Пользователь",
+           "not_fully_installed": "Приложение установлено не полностью. Обратитесь к администратору портала.",
+           "allow": "Разрешить", "deny": "Отклонить", "pick_user": "Выберите сотрудника", "cancel": "Отмена",
+           "clean": "Удалить данные приложения", "tasks": "Задачи и проекты", "feed": "Новости",
+           "app_name": "UIS 2.0"},
+    "en": {"crm": "CRM", "leads": "Leads", "deals": "Deals", "contacts": "Contacts", "apps": "Applications",
+           "install": "Install the app", "uninstall": "Uninstall", "installed": "Installed",
+           "not_installed": "Not installed", "open": "Open", "notifications": "Notifications",
+           "activities": "Activities", "comments": "Timeline comments", "user": "User",
+           "not_fully_installed": "The application is not fully installed. Contact your administrator.",
+           "allow": "Allow", "deny": "Deny", "pick_user": "Select an employee", "cancel": "Cancel",
+           "clean": "Delete application data", "tasks": "Tasks and projects", "feed": "Feed",
+           "app_name": "UIS 2.0"},
+}
+
+
+def create_portal_app(state: SandboxState, port: int) -> Flask:
+    portal = state.portals[port]
+    app = Flask(f"bx24_sandbox_portal_{port}", template_folder=str(HERE / "templates"),
+                static_folder=str(HERE / "static"), static_url_path="/sandbox-static")
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+
+    def viewer() -> tuple[int, str]:
+        user_id = as_int(request.values.get("user")) or 1
+        if user_id not in portal.users or not portal.users[user_id]["ACTIVE"]:
+            user_id = 1
+        lang = request.values.get("lang", "ru")
+        return user_id, lang if lang in LABELS else "ru"
+
+    def page(template: str, **context):
+        user_id, lang = viewer()
+        with state.lock:
+            users = [u for u in portal.users.values() if u["ACTIVE"]]
+            return render_template(
+                template, portal=portal, state=state, user_id=user_id, lang=lang, t=LABELS[lang],
+                user=portal.users[user_id], users=users, full_name=staff.full_name,
+                is_admin=portal.is_admin(user_id), qs=lambda **kw: "?" + urlencode(
+                    {"user": user_id, "lang": lang, **kw}), **context)
+
+    # --- pages -----------------------------------------------------------------------------------
+    @app.get("/")
+    def home():
+        user_id, lang = viewer()
+        view = request.args.get("view", "home")
+        launch_data = None
+        notice = None
+        with state.lock:
+            if view in ("app", "install"):
+                if portal.installed and view == "app":
+                    launch_data = lifecycle.launch(state, portal, user_id, lang, installer=False)
+                elif portal.is_admin(user_id):
+                    launch_data = lifecycle.launch(state, portal, user_id, lang, installer=True)
+                    view = "install"
+                else:
+                    notice = LABELS[lang]["not_fully_installed"]
+        return page("portal.html", view=view, launch=launch_data, notice=notice)
+
+    @app.get("/crm/")
+    def crm_page():
+        with state.lock:
+            snapshot = portal.crm.as_json()
+        return page("crm.html", view="crm", tab=request.args.get("tab", "leads"), crm=snapshot)
+
+    @app.get("/sandbox/portal/launch.json")
+    def launch_json():
+        """The same launch the page would do, as JSON (for tests and headless clients)."""
+        user_id, lang = viewer()
+        installer = request.args.get("view") == "install" or not portal.installed
+        with state.lock:
+            if installer and not portal.is_admin(user_id):
+                return jsonify({"error": "not_fully_installed"}), 403
+            return jsonify(lifecycle.launch(state, portal, user_id, lang, installer=installer))
+
+    @app.post("/sandbox/portal/install-finish")
+    def install_finish():
+        data = request.get_json(silent=True) or request.form
+        with state.lock:
+            done = lifecycle.finish_install(state, portal, str(data.get("app_sid", "")))
+        return jsonify({"ok": done}), 200 if done else 400
+
+    @app.post("/sandbox/portal/refresh-auth")
+    def refresh_auth():
+        """BX24.refreshAuth(): the portal hands the frame a fresh token of the same user."""
+        data = request.get_json(silent=True) or request.form
+        with state.lock:
+            pending = portal.pending_installs.get(str(data.get("app_sid", "")))
+            if pending is None:
+                return jsonify({"error": "unknown APP_SID"}), 400
+            grant = state.issue_grant(portal, pending["user_id"])
+            return jsonify({"AUTH_ID": grant.access_token, "REFRESH_ID": grant.refresh_token,
+                            "AUTH_EXPIRES": grant.lifetime, "MEMBER_ID": portal.member_id, "DOMAIN": portal.domain})
+
+    @app.post("/sandbox/portal/install")
+    def install_button():
+        user_id, lang = viewer()
+        return redirect("/?" + urlencode({"user": user_id, "lang": lang, "view": "install"}))
+
+    @app.post("/sandbox/portal/uninstall")
+    def uninstall_button():
+        user_id, lang = viewer()
+        with state.lock:
+            if portal.is_admin(user_id):
+                lifecycle.uninstall(state, portal, clean=request.form.get("clean") in ("1", "Y", "on"))
+        return redirect("/?" + urlencode({"user": user_id, "lang": lang, "view": "apps"}))
+
+    # --- OAuth consent (the portal's /oauth/authorize/) -----------------------------------------
+    @app.route("/oauth/authorize/", methods=["GET", "POST"])
+    @app.route("/oauth/authorize", methods=["GET", "POST"])
+    def authorize():
+        client_id = request.values.get("client_id", "")
+        oauth_state = request.values.get("state", "")
+        if client_id != state.client_id:
+            return page("authorize.html", error="Unknown client_id", client_id=client_id, oauth_state=oauth_state), 400
+        if request.method == "GET":
+            return page("authorize.html", error=None, client_id=client_id, oauth_state=oauth_state)
+        user_id, _lang = viewer()
+        callback = state.app_url + lifecycle.OAUTH_CALLBACK_PATH
+        if request.form.get("decision") != "allow":
+            return redirect(callback + "?" + urlencode({"error": "access_denied", "state": oauth_state}))
+        with state.lock:
+            if not portal.installed:
+                # The sandbox's I1 flow: consenting on a portal without the app installs it (no iframe,
+                # no ONAPPINSTALL); a real portal would insist on a marketplace install first.
+                lifecycle.install_quietly(portal, portal.language)
+            code = state.tokens.issue_code(port=portal.port, user_id=user_id, now=state.now())
+            query = urlencode({"code": code.code, "state": oauth_state, "domain": portal.domain,
+                               "member_id": portal.member_id, "scope": portal.scope,
+                               "server_domain": state.oauth_domain})
+        return redirect(f"{callback}?{query}")
+
+    # --- REST --------------------------------------------------------------------------------------
+    @app.route("/rest/<path:method_path>", methods=["GET", "POST", "OPTIONS"])
+    def rest_endpoint(method_path: str):
+        if request.method == "OPTIONS":
+            return _cors(Response(status=204))
+        name = rest.method_name(method_path)
+        try:
+            params = rest.request_params(request.method, request.query_string.decode("utf-8", "replace"),
+                                         request.content_type or "", request.get_data(cache=True),
+                                         list(request.form.items(multi=True)) if request.form else [])
+        except RestError as error:
+            return _cors(jsonify(error.body())), error.status
+        answer = rest.serve(state, portal, name, params)
+        response = jsonify(answer.body) if answer.is_json else Response(answer.body, mimetype="text/html")
+        response.status_code = answer.status
+        return _cors(response)
+
+    # --- BX24.js ----------------------------------------------------------------------------------
+    @app.get("/bx24.js")
+    @app.get("/api/v1/")
+    def bx24_js():
+        response = Response((HERE / "static" / "bx24.js").read_text(encoding="utf-8"),
+                            mimetype="application/javascript")
+        response.headers["Cache-Control"] = "no-cache"
+        return _cors(response)
+
+    # --- state and control ----------------------------------------------------------------------
+    @app.get("/sandbox/state.json")
+    def state_json():
+        with state.lock:
+            return jsonify(portal.as_json(state.now()))
+
+    @app.post("/sandbox/control")
+    def control():
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return jsonify({"error": "send a JSON object"}), 400
+        try:
+            with state.lock:
+                return jsonify(apply_control(state, portal, data))
+        except (ValueError, KeyError, TypeError) as exc:
+            return jsonify({"error": str(exc)}), 400
+
+    @app.get("/favicon.ico")
+    def favicon():
+        abort(404)
+
+    app.add_url_rule("/index", "index_alias", lambda: redirect(url_for("home")))
+    return app
+
+
+def _cors(response: Response) -> Response:
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+    response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def apply_control(state: SandboxState, portal: PortalState, data: dict) -> dict:
+    """POST /sandbox/control: change the portal's behaviour. Caller holds the lock."""
+    answer: dict = {"ok": True}
+    if data.get("reset"):
+        state.tokens.forget_portal(portal.port)
+        portal.reset()
+    if data.get("reset_counters"):
+        portal.counters = type(portal.counters)()
+    if "bucket" in data:
+        bucket = data["bucket"]
+        if "rate" in bucket:
+            portal.bucket.rate = float(bucket["rate"])
+        if "capacity" in bucket:
+            portal.bucket.capacity = float(bucket["capacity"])
+        if "enabled" in bucket:
+            portal.bucket.enabled = bool(bucket["enabled"])
+        if "level" in bucket:
+            portal.bucket.level = float(bucket["level"])
+    if "crm_mode" in data:
+        mode = int(data["crm_mode"])
+        if mode not in (1, 2):
+            raise ValueError("crm_mode is 1 (classic) or 2 (simple)")
+        portal.crm.mode = mode
+    if data.get("clear_faults"):
+        portal.faults.clear()
+    if "fault_seed" in data:
+        portal.faults.random.seed(data["fault_seed"])
+    if "faults" in data:
+        specs = data["faults"] if isinstance(data["faults"], list) else [data["faults"]]
+        for spec in specs:
+            portal.faults.add(spec)
+    if "token_lifetime" in data:
+        portal.token_lifetime = int(data["token_lifetime"])
+    if data.get("expire_tokens"):
+        answer["expired"] = state.tokens.expire_portal(portal.port, state.now())
+    if "required_fields" in data:
+        required = data["required_fields"]
+        if isinstance(required, list):
+            required = {"lead": required}
+        for entity, codes in required.items():
+            if entity not in ("lead", "deal"):
+                raise ValueError("required_fields: entity is lead or deal")
+            portal.crm.required_custom[entity] = {str(c).upper() for c in codes}
+    if "scope" in data:
+        portal.scope = ",".join(data["scope"]) if isinstance(data["scope"], list) else str(data["scope"])
+    if "language" in data:
+        portal.language = str(data["language"])
+    if "extra_users" in data:
+        first = max(portal.users) + 1
+        for uid in range(first, first + int(data["extra_users"])):
+            portal.users[uid] = staff.filler_user(uid)
+    if "install" in data and data["install"]:
+        options = data["install"] if isinstance(data["install"], dict) else {}
+        lifecycle.install_quietly(portal, options.get("lang", portal.language))
+        if options.get("deliver_event"):
+            lifecycle.send_install_event(state, portal, int(options.get("user_id", 1)))
+    if "uninstall" in data and data["uninstall"]:
+        options = data["uninstall"] if isinstance(data["uninstall"], dict) else {}
+        lifecycle.uninstall(state, portal, clean=bool(options.get("clean")))
+    if "issue_tokens" in data and data["issue_tokens"]:
+        options = data["issue_tokens"] if isinstance(data["issue_tokens"], dict) else {}
+        user_id = int(options.get("user_id", 1))
+        if user_id not in portal.users:
+            raise ValueError(f"no user {user_id}")
+        answer["tokens"] = state.token_response(state.issue_grant(portal, user_id))
+    now = state.now()
+    answer["portal"] = {k: v for k, v in portal.as_json(now).items()
+                        if k in ("domain", "member_id", "installed", "application_token", "scope", "token_lifetime",
+                                 "bucket", "counters", "faults", "crm_mode", "required_fields", "language")}
+    return answer

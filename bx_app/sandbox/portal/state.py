@@ -1,0 +1,183 @@
+"""The sandbox's shared in-memory world: the authorization server, every portal, one lock around it all."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import staff
+from .crm import CrmStore
+from .limits import FaultPlan, LeakyBucket
+from .tokens import DEFAULT_ACCESS_LIFETIME, AccessGrant, TokenRegistry
+
+APP_SCOPE = "crm,user,im,telephony,placement"
+APP_VERSION = 1
+APP_CODE = "local.sandbox.uis20"
+# Events a sandbox portal knows for event.bind; anything else is ERROR_EVENT_NOT_FOUND.
+KNOWN_EVENTS = {
+    "ONAPPINSTALL", "ONAPPUNINSTALL", "ONAPPUPDATE", "ONAPPPAYMENT", "ONCRMLEADADD", "ONCRMLEADUPDATE",
+    "ONCRMLEADDELETE", "ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE", "ONCRMCONTACTADD",
+    "ONCRMCONTACTUPDATE", "ONCRMACTIVITYADD", "ONEXTERNALCALLSTART", "ONEXTERNALCALLBACKSTART", "ONUSERADD",
+}
+
+
+def member_id_for(port: int) -> str:
+    """Stable across restarts: the same port is always the same portal."""
+    return hashlib.md5(f"uis-sandbox-portal:{port}".encode()).hexdigest()
+
+
+@dataclass
+class RequestCounters:
+    rest_requests: int = 0
+    rest_calls: int = 0  # sub-calls of batch included
+    query_limit_exceeded: int = 0
+    faults_served: int = 0
+    by_method: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+
+    def as_json(self) -> dict:
+        return {"rest_requests": self.rest_requests, "rest_calls": self.rest_calls,
+                "query_limit_exceeded": self.query_limit_exceeded, "faults_served": self.faults_served,
+                "by_method": dict(self.by_method), "errors": dict(self.errors)}
+
+
+class PortalState:
+    """One Bitrix24 portal: its app installation, users, CRM, limits and event bindings."""
+
+    def __init__(self, port: int, public_host: str) -> None:
+        self.port = port
+        self.domain = f"{public_host}:{port}"
+        self.member_id = member_id_for(port)
+        self.client_endpoint = f"http://{self.domain}/rest/"
+        self.reset()
+
+    def reset(self) -> None:
+        self.users = staff.seed_users()
+        self.crm = CrmStore()
+        self.installed = False
+        self.ever_installed = False
+        self.application_token = ""
+        self.scope = APP_SCOPE
+        self.language = "ru"
+        self.bucket = LeakyBucket()
+        self.faults = FaultPlan()
+        self.counters = RequestCounters()
+        self.bound_events: list[dict] = []
+        self.placements: list[dict] = []
+        self.next_handler_id = 0
+        self.deliveries: list[dict] = []
+        self.token_lifetime = DEFAULT_ACCESS_LIFETIME
+        self.pending_installs: dict[str, dict] = {}  # APP_SID -> {"user_id", "lang"}
+
+    @property
+    def admin_ids(self) -> set[int]:
+        return {uid for uid in staff.ADMIN_IDS if uid in self.users}
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admin_ids
+
+    def ensure_application_token(self) -> str:
+        """Generated when an install starts; kept across re-installs (a real portal may issue a new one)."""
+        if not self.application_token:
+            self.application_token = secrets.token_hex(16)
+        return self.application_token
+
+    def mark_installed(self) -> None:
+        self.installed = True
+        self.ever_installed = True
+        self.ensure_application_token()
+
+    def bind_event(self, event: str, handler: str, auth_type: str = "0", offline: int = 0) -> dict:
+        self.next_handler_id += 1
+        binding = {"id": self.next_handler_id, "event": event, "handler": handler, "auth_type": auth_type,
+                   "offline": offline}
+        self.bound_events.append(binding)
+        return binding
+
+    def as_json(self, now: float) -> dict:
+        return {
+            "domain": self.domain, "member_id": self.member_id, "client_endpoint": self.client_endpoint,
+            "installed": self.installed, "application_token": self.application_token, "scope": self.scope,
+            "language": self.language, "token_lifetime": self.token_lifetime,
+            "bucket": self.bucket.as_json(now), "counters": self.counters.as_json(),
+            "faults": [f.as_json() for f in self.faults.faults],
+            "bound_events": [dict(b) for b in self.bound_events],
+            "placements": [dict(p) for p in self.placements],
+            "event_deliveries": [dict(d) for d in self.deliveries],
+            "users": list(self.users.values()),
+            **self.crm.as_json(),
+        }
+
+
+class SandboxState:
+    """Everything the sandbox servers share; hold `lock` while reading or changing it."""
+
+    def __init__(self, *, app_url: str, client_id: str, client_secret: str, oauth_port: int,
+                 portal_ports: list[int], public_host: str = "127.0.0.1",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.lock = threading.RLock()
+        self.app_url = app_url.rstrip("/")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.oauth_port = oauth_port
+        self.public_host = public_host
+        self.clock = clock
+        self.tokens = TokenRegistry()
+        self.portals: dict[int, PortalState] = {p: PortalState(p, public_host) for p in portal_ports}
+        self.event_sender: Callable[[PortalState, str, dict], None] | None = None
+
+    @property
+    def oauth_domain(self) -> str:
+        return f"{self.public_host}:{self.oauth_port}"
+
+    @property
+    def server_endpoint(self) -> str:
+        return f"http://{self.oauth_domain}/rest/"
+
+    def now(self) -> float:
+        return self.clock()
+
+    def portal_by_member(self, member_id: str) -> PortalState | None:
+        return next((p for p in self.portals.values() if p.member_id == member_id), None)
+
+    def issue_grant(self, portal: PortalState, user_id: int) -> AccessGrant:
+        return self.tokens.issue(port=portal.port, member_id=portal.member_id, user_id=user_id,
+                                 lifetime=portal.token_lifetime, now=self.now())
+
+    def token_response(self, grant: AccessGrant) -> dict:
+        """The token endpoint's success body, key order as in oauth_token_response.json."""
+        portal = self.portals[grant.port]
+        return {
+            "access_token": grant.access_token, "expires": int(grant.expires_at), "expires_in": grant.lifetime,
+            "scope": portal.scope, "domain": self.oauth_domain, "server_endpoint": self.server_endpoint,
+            "status": "L", "client_endpoint": portal.client_endpoint, "member_id": portal.member_id,
+            "user_id": grant.user_id, "refresh_token": grant.refresh_token,
+        }
+
+    def auth_fields(self, portal: PortalState, grant: AccessGrant, *, with_user: bool = True) -> dict:
+        """`auth[...]` of an event delivery (onappinstall_event.json)."""
+        fields = {
+            "auth[access_token]": grant.access_token, "auth[expires]": str(int(grant.expires_at)),
+            "auth[expires_in]": str(grant.lifetime), "auth[scope]": portal.scope, "auth[domain]": portal.domain,
+            "auth[server_endpoint]": self.server_endpoint, "auth[status]": "L",
+            "auth[client_endpoint]": portal.client_endpoint, "auth[member_id]": portal.member_id,
+            "auth[user_id]": str(grant.user_id), "auth[refresh_token]": grant.refresh_token,
+            "auth[application_token]": portal.application_token,
+        }
+        if not with_user:
+            fields.pop("auth[user_id]")
+        return fields
+
+    def iframe_form(self, portal: PortalState, grant: AccessGrant, placement: str = "DEFAULT",
+                    placement_options: str = "{}") -> dict:
+        """The body of an iframe POST (install_iframe_post.json): every value a string."""
+        return {
+            "AUTH_ID": grant.access_token, "AUTH_EXPIRES": str(grant.lifetime), "REFRESH_ID": grant.refresh_token,
+            "SERVER_ENDPOINT": self.server_endpoint, "APPLICATION_TOKEN": portal.application_token,
+            "APPLICATION_SCOPE": portal.scope, "member_id": portal.member_id, "status": "L",
+            "PLACEMENT": placement, "PLACEMENT_OPTIONS": placement_options,
+        }
