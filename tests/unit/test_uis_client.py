@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 import responses
-from conftest import reference_fixture
 
 from bx_app.uis import errors
 from bx_app.uis.client import (
@@ -22,6 +21,7 @@ from bx_app.uis.client import (
     parse_uis_time,
     split_date_window,
 )
+from tests.conftest import reference_fixture
 
 URL = "https://dataapi.uiscom.ru/v2.0"
 

@@ -7,7 +7,6 @@ from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
-from conftest import reference_fixture
 
 from bx_app.uis.notifications import (
     NotificationInvalid,
@@ -16,6 +15,7 @@ from bx_app.uis.notifications import (
     merge_sources,
     parse_notification,
 )
+from tests.conftest import reference_fixture
 
 CASES = {
     "notification_offline_message.json": ("offline_message", "arrived", "660012345", "offline_message"),

@@ -49,6 +49,7 @@ class RpcError(Exception):
         self.code = CODES.get(mnemonic, -32602)
         self.message = message or MESSAGES.get(mnemonic, mnemonic)
         self.field, self.value, self.params = field, value, params
+        self.limits: dict | None = None  # overrides the state's limits in the reply
 
     def envelope(self, request_id, limits: dict | None) -> dict:
         data: dict = {"mnemonic": self.mnemonic}
@@ -137,7 +138,7 @@ def handle(state: st.UisState, raw: bytes, remote_ip: str | None) -> dict:
     except RpcError as error:
         with state.lock:
             state.errors[error.mnemonic] += 1
-            return error.envelope(request_id, state.limits())
+            return error.envelope(request_id, error.limits or state.limits())
 
 
 def _inject_failure(state: st.UisState, method: str) -> None:
@@ -147,10 +148,12 @@ def _inject_failure(state: st.UisState, method: str) -> None:
             state.fail_next = [r for r in state.fail_next if r.get("count", 0) > 0]
             mnemonic = rule.get("mnemonic", "internal_error")
             if mnemonic == "limit_exceeded":
+                # One-shot: the reply says the budget is spent, the real budget stays as it is.
                 kind = rule.get("limit_type", "minute")
-                budget = state.day if kind == "day" else state.minute
-                budget.set_remaining(0)
-                raise _limit_error(kind, budget.limit)
+                error = _limit_error(kind, (state.day if kind == "day" else state.minute).limit)
+                error.limits = dict(state.limits(), **{f"{kind}_remaining": 0,
+                                                       f"{kind}_reset": int(rule.get("reset", 5))})
+                raise error
             raise RpcError(mnemonic, message=rule.get("message"))
 
 
