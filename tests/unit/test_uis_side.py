@@ -176,6 +176,7 @@ def test_pages_need_a_sign_in(client):
 
 def test_the_list_shows_only_the_accounts_own_credentials(client):
     mine, theirs = account(), account(app_id=2, name="Чужой")
+    mine.status, mine.status_reason = "ip_denied", "UIS не пускает запросы с IP 203.0.113.7"
     own = portal_with_credential(owner=mine, name="Мой портал", status=PortalStatus.NEEDS_REAUTH)
     portal_with_credential(domain="other.bitrix24.ru", member_id="f" * 32, owner=theirs, name="Чужой портал")
     html = page(signed_in(client, mine).get("/uis/credentials"))
@@ -184,6 +185,7 @@ def test_the_list_shows_only_the_accounts_own_credentials(client):
     assert "Маркетплейс Bitrix24" in html
     assert f"/uis/credentials/{own.id}" in html
     assert "Чужой портал" not in html and "other.bitrix24.ru" not in html
+    assert 'data-status="ip_denied"' in html and "203.0.113.7" in html
 
 
 def test_another_accounts_credential_is_404(client):
@@ -323,7 +325,7 @@ def test_I1_portal_already_connected_to_this_account_links_to_it(client, rsps):
     assert f"/uis/credentials/{credential.id}" in page(response)
 
 
-def start_connect(client, rsps, name="Основной портал", portal="X.Bitrix24.RU/crm/".replace("X.Bitrix24", "Example.Bitrix24")):
+def start_connect(client, rsps, name="Основной портал", portal="Example.Bitrix24.RU/crm/"):
     rsps.head(f"https://{PORTAL}/", status=200)
     response = client.post("/uis/connect", data={"name": name, "portal": portal})
     assert response.status_code == 302, page(response)
