@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, request, session
+from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -63,6 +64,7 @@ def create_app(config: dict | None = None) -> Flask:
                      render_item=_render_migration_item)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
 
     from bx_app import models  # noqa: F401  (register tables with the metadata)
     from bx_app.web import register_blueprints

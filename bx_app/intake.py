@@ -1,15 +1,18 @@
 """Durable intake: every push or polled row becomes an Event row (committed) before it is queued."""
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from bx_app.extensions import db
-from bx_app.models import Event
+from bx_app.extensions import db, redis_connection
+from bx_app.models import Credential, Event
 from bx_app.models.event import EventStatus
 from bx_app.models.timeutil import utcnow
 
@@ -17,6 +20,8 @@ log = logging.getLogger(__name__)
 
 # A row left unqueued (Redis was down) or stuck "processing" (worker killed) this long is swept.
 STRANDED_AFTER = timedelta(seconds=30)
+# A drain job refreshes its portal's flag while it works; a lost job lets it expire.
+DRAIN_FLAG_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -32,23 +37,35 @@ def dedupe_key(kind: str, stage: str, external_id: str) -> str:
 
 def record_event(credential_id: int, kind: str, stage: str, external_id: str, payload: dict,
                  source: str, occurred_at: datetime | None = None) -> Recorded:
-    """Store the event once; a repeat (same dedupe key) returns the existing row and merges new fields."""
+    """Store the event once; a repeat (same dedupe key) returns the existing row and merges new fields.
+
+    The row is written as already handed to the queue (`enqueued_at`), so the common path is one
+    INSERT and one commit; `enqueue_event` clears the mark in the rare case Redis refuses.
+    """
     key = dedupe_key(kind, stage, external_id)
-    existing = Event.query.filter_by(credential_id=credential_id, dedupe_key=key).one_or_none()
-    if existing is not None:
-        _merge_payload(existing, payload, source)
-        return Recorded(existing.id, False)
     event = Event(credential_id=credential_id, kind=kind, stage=stage, external_id=str(external_id),
                   dedupe_key=key, source=source, payload=payload, status=EventStatus.NEW,
-                  occurred_at=occurred_at)
+                  occurred_at=occurred_at, enqueued_at=utcnow())
     db.session.add(event)
     try:
-        db.session.commit()
+        with _sqlite_writer_lock():
+            db.session.commit()
     except IntegrityError:
-        db.session.rollback()  # a concurrent push/poll of the same event won the insert
+        db.session.rollback()  # seen before (a repeated push, the poll after the push, or a race)
         existing = Event.query.filter_by(credential_id=credential_id, dedupe_key=key).one()
+        _merge_payload(existing, payload, source)
         return Recorded(existing.id, False)
     return Recorded(event.id, True)
+
+
+_writer_lock = threading.Lock()
+
+
+def _sqlite_writer_lock():
+    """On SQLite, the threads of one process queue here instead of in SQLite's sleeping busy handler."""
+    if db.engine.dialect.name == "sqlite":
+        return _writer_lock
+    return contextlib.nullcontext()
 
 
 def _merge_payload(event: Event, payload: dict, source: str) -> None:
@@ -64,19 +81,48 @@ def _merge_payload(event: Event, payload: dict, source: str) -> None:
         db.session.commit()
 
 
-def enqueue_event(event_id: int) -> bool:
-    """Queue processing; False when Redis is unavailable (the sweeper queues it later)."""
-    from bx_app import jobs
+def pending_key(portal_id: int) -> str:
+    return f"bx:pending:{portal_id}"
 
+
+def drain_flag(portal_id: int) -> str:
+    return f"bx:draining:{portal_id}"
+
+
+def portal_of_credential(credential_id: int) -> int:
+    return db.session.query(Credential.portal_id).filter(Credential.id == credential_id).scalar()
+
+
+def enqueue_event(event_id: int, portal_id: int | None = None) -> bool:
+    """Add the event to its portal's pending set and make sure one drain job runs for that portal.
+
+    One drain job per portal (not one job per event) is what lets the worker pack a burst of one
+    portal's events into shared Bitrix24 batches, and take portals in turn. False when Redis is
+    unavailable: the row then has no `enqueued_at`, and the sweeper queues it later.
+    """
+    if portal_id is None:
+        portal_id = portal_of_credential(db.session.get(Event, event_id).credential_id)
     try:
-        jobs.queue(jobs.QUEUE_EVENTS).enqueue(
-            "bx_app.jobs.process_event", event_id, job_timeout=300, result_ttl=600, failure_ttl=86400)
+        redis = redis_connection(current_app.config["REDIS_URL"])
+        pipe = redis.pipeline(transaction=False)
+        pipe.zadd(pending_key(portal_id), {str(event_id): time.time()}, nx=True)
+        pipe.set(drain_flag(portal_id), "1", nx=True, ex=DRAIN_FLAG_SECONDS)
+        _, started = pipe.execute()
+        if started:
+            start_drain(portal_id)
     except Exception as exc:  # noqa: BLE001 - Redis down must never lose the stored row
         log.warning("cannot enqueue event %s (%s); the sweeper will retry", event_id, exc)
+        Event.query.filter_by(id=event_id).update({"enqueued_at": None})
+        db.session.commit()
         return False
-    Event.query.filter_by(id=event_id).update({"enqueued_at": utcnow()})
-    db.session.commit()
     return True
+
+
+def start_drain(portal_id: int) -> None:
+    from bx_app import jobs
+
+    jobs.queue(jobs.QUEUE_EVENTS).enqueue("bx_app.jobs.drain_portal", portal_id, job_timeout=900,
+                                          result_ttl=60, failure_ttl=86400)
 
 
 def retry_events(credential_id: int, event_ids: list[int] | None = None) -> list[int]:
@@ -88,7 +134,7 @@ def retry_events(credential_id: int, event_ids: list[int] | None = None) -> list
     if not ids:
         return []
     Event.query.filter(Event.id.in_(ids)).update(
-        {"status": EventStatus.NEW, "reason": None, "enqueued_at": None}, synchronize_session=False)
+        {"status": EventStatus.NEW, "reason": None, "enqueued_at": utcnow()}, synchronize_session=False)
     db.session.commit()
     for event_id in ids:
         enqueue_event(event_id)
@@ -116,4 +162,17 @@ def sweep_stranded() -> int:
     queued = sum(1 for event_id in ids if enqueue_event(event_id))
     if ids:
         log.info("sweeper queued %s of %s stranded events", queued, len(ids))
+    restart_stalled_drains()
     return queued
+
+
+def restart_stalled_drains() -> int:
+    """A drain job lost with its worker leaves pending events and an expired flag: start it again."""
+    redis = redis_connection(current_app.config["REDIS_URL"])
+    restarted = 0
+    for key in redis.scan_iter(match="bx:pending:*", count=500):
+        portal_id = int(key.decode().rsplit(":", 1)[1])
+        if redis.zcard(key) and redis.set(drain_flag(portal_id), "1", nx=True, ex=DRAIN_FLAG_SECONDS):
+            start_drain(portal_id)
+            restarted += 1
+    return restarted

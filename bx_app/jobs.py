@@ -93,6 +93,14 @@ def process_event(event_id: int) -> str:
 
 
 @in_app_context
+def drain_portal(portal_id: int) -> int:
+    """Process one portal's pending events; with more left, go to the back of the queue (fairness)."""
+    from bx_app.processing import drain_portal as drain
+
+    return drain(portal_id)
+
+
+@in_app_context
 def sweep_stranded() -> int:
     from bx_app.intake import sweep_stranded as sweep
 

@@ -205,3 +205,39 @@ def _schedule_retry(event_id: int, attempts: int, reason: str, delay: int = 0) -
     except Exception as exc:  # noqa: BLE001 - the sweeper picks the row up
         log.warning("cannot schedule retry of event %s: %s", event_id, exc)
     return "retry"
+
+
+# How many events one drain job takes before letting other portals' jobs run.
+DRAIN_BUDGET = 100
+DRAIN_CHUNK = 25
+
+
+def drain_portal(portal_id: int) -> int:
+    """Pop this portal's pending events in chunks and process them; requeue itself when more remain."""
+    from bx_app import intake
+
+    redis = redis_connection(current_app.config["REDIS_URL"])
+    key, flag = intake.pending_key(portal_id), intake.drain_flag(portal_id)
+    done = 0
+    while done < DRAIN_BUDGET:
+        redis.expire(flag, intake.DRAIN_FLAG_SECONDS)
+        popped = redis.zpopmin(key, DRAIN_CHUNK)
+        if not popped:
+            break
+        for member, _score in popped:
+            event_id = int(member)
+            try:
+                process_event(event_id)
+            except Exception:  # noqa: BLE001 - one event's bug never stalls the portal's queue
+                log.exception("processing event %s failed", event_id)
+                with contextlib.suppress(Exception):
+                    _finish(event_id, EventStatus.FAILED, "internal_error", error="unexpected error, logged")
+            done += 1
+    if redis.zcard(key):
+        intake.start_drain(portal_id)  # keep the flag: this portal's drain continues after the others
+    else:
+        redis.delete(flag)
+        # An event added between the last pop and the delete must not wait for the sweeper.
+        if redis.zcard(key) and redis.set(flag, "1", nx=True, ex=intake.DRAIN_FLAG_SECONDS):
+            intake.start_drain(portal_id)
+    return done

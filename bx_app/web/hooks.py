@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -15,6 +16,27 @@ from bx_app.uis.notifications import NotificationInvalid, parse_notification
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hooks", __name__)
+
+
+# hook token → (credential id, portal id, valid until): the hot path skips a query per request.
+_credential_cache: dict[str, tuple[int, int, float]] = {}
+CREDENTIAL_CACHE_SECONDS = 30
+
+
+def _credential_for(hook_token: str) -> tuple[int, int] | None:
+    cached = _credential_cache.get(hook_token)
+    now = time.monotonic()
+    if cached and cached[2] > now:
+        return cached[0], cached[1]
+    row = (Credential.query.filter_by(hook_token=hook_token)
+           .with_entities(Credential.id, Credential.portal_id).one_or_none())
+    if row is None:
+        _credential_cache.pop(hook_token, None)
+        return None
+    if len(_credential_cache) > 10_000:
+        _credential_cache.clear()
+    _credential_cache[hook_token] = (row.id, row.portal_id, now + CREDENTIAL_CACHE_SECONDS)
+    return row.id, row.portal_id
 
 
 class BodyRejected(Exception):
@@ -57,11 +79,11 @@ def _notification_values() -> dict:
     raise BodyRejected(415, f"unsupported content type: {request.mimetype or 'none'}")
 
 
-def _journal_rejection(credential: Credential, reason: str) -> None:
+def _journal_rejection(credential_id: int, reason: str) -> None:
     """A bad notification for a known credential leaves a trace in its journal (once per distinct body)."""
     digest = hashlib.sha256(request.get_data(cache=True) + request.query_string).hexdigest()[:24]
     recorded = intake.record_event(
-        credential.id, "notification", "rejected", digest,
+        credential_id, "notification", "rejected", digest,
         {"reason": reason, "content_type": request.mimetype, "body": request.get_data(as_text=True,
                                                                                        cache=True)[:2000]},
         source="push")
@@ -80,21 +102,22 @@ def uis_notification(hook_token: str):
     # Check the size before anything else touches the body.
     if (request.content_length or 0) > current_app.config["HOOK_MAX_BYTES"]:
         return jsonify(error="payload_too_large", reason="body too large (max 1 MB)"), 413
-    credential = Credential.query.filter_by(hook_token=hook_token).one_or_none()
-    if credential is None:
+    found = _credential_for(hook_token)
+    if found is None:
         return jsonify(error="not_found", reason="unknown hook token"), 404
+    credential_id, portal_id = found
     try:
         notification = parse_notification(_notification_values())
     except BodyRejected as exc:
-        _journal_rejection(credential, exc.reason)
+        _journal_rejection(credential_id, exc.reason)
         return jsonify(error="bad_request", reason=exc.reason), exc.status
     except NotificationInvalid as exc:
         reason = str(exc)
-        _journal_rejection(credential, reason)
+        _journal_rejection(credential_id, reason)
         return jsonify(error="bad_request", reason=reason), 400
     recorded = intake.record_event(
-        credential.id, notification.kind, notification.stage, notification.external_id,
+        credential_id, notification.kind, notification.stage, notification.external_id,
         notification.fields, source="push", occurred_at=notification.occurred_at)
     if recorded.created:
-        intake.enqueue_event(recorded.event_id)
+        intake.enqueue_event(recorded.event_id, portal_id)
     return jsonify(result="accepted", event_id=recorded.event_id, duplicate=not recorded.created), 200

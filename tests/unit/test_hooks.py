@@ -29,9 +29,13 @@ def offline_notification() -> dict:
     return reference_fixture("uis/notification_offline_message.json")
 
 
-def queued_ids(redis_url) -> list[int]:
-    queue = Queue("events", connection=Redis.from_url(redis_url))
-    return [job.args[0] for job in queue.jobs]
+def queued_ids(redis_url, portal_id: int = 1) -> list[int]:
+    """Events waiting in the portal's pending set; exactly one drain job is queued for that portal."""
+    redis = Redis.from_url(redis_url)
+    pending = [int(m) for m in redis.zrange(f"bx:pending:{portal_id}", 0, -1)]
+    drains = [job for job in Queue("events", connection=redis).jobs if job.func_name == "bx_app.jobs.drain_portal"]
+    assert len(drains) == (1 if pending else 0)
+    return pending
 
 
 def test_offline_message_json_is_stored_then_queued(client, credential, redis_url):
