@@ -18,6 +18,7 @@ from bx_app.bitrix.errors import (
     BatchLengthExceeded,
     BitrixError,
     ExpiredToken,
+    InvalidToken,
     NetworkError,
     OperationTimeLimit,
     QueryLimitExceeded,
@@ -384,6 +385,12 @@ class PortalClient:
                 self._count("refreshes")
                 self.token_source.refresh(token)
                 continue
+            if isinstance(error, InvalidToken) and not refreshed:
+                # Another worker's refresh retires the sibling access token too: if a newer one is
+                # stored, use it once; never refresh on invalid_token (the refresh would fail as well).
+                refreshed = True
+                if self.token_source.access_token() != token:
+                    continue
             if isinstance(error, OperationTimeLimit):
                 wait = error.retry_after
                 if wait > self.max_operation_wait or attempt >= self.max_retries:

@@ -135,6 +135,25 @@ def test_expired_token_twice_is_raised_not_looped(client):
     assert len(client.token_source.refreshes) == 1 and len(responses.calls) == 2
 
 
+@responses.activate
+def test_invalid_token_retries_once_only_with_a_newer_stored_token(client):
+    invalid = {"error": "invalid_token", "error_description": "Unable to get application by token"}
+    responses.post(ENDPOINT + "app.info", status=401, json=invalid)
+    responses.post(ENDPOINT + "app.info", json={"result": 1})
+    client.token_source.token = "old"
+    original = client.token_source.access_token
+    answers = iter(["old", "newer", "newer"])
+    client.token_source.access_token = lambda: next(answers)
+    assert client.call("app.info").result == 1
+    assert [body_of(c)["auth"] for c in responses.calls] == ["old", "newer"]
+    client.token_source.access_token = original
+    responses.post(ENDPOINT + "app.info", status=401, json=invalid)
+    with pytest.raises(e.InvalidToken):  # same token stored: raise, no refresh
+        client.call("app.info")
+    assert client.token_source.refreshes == []
+    assert [c.response.status_code for c in responses.calls] == [401, 200, 401]
+
+
 # --- operating time limit ---------------------------------------------------------------------
 def _operation_limit():
     return reference_fixture("bitrix24/error_operation_time_limit.json")
