@@ -87,16 +87,43 @@ ENTITY_PATHS = {
 
 
 # --- the filter form ------------------------------------------------------------------------------
+class DayField(DateField):
+    """A date (YYYY-MM-DD, what <input type=date> sends) with the error in the page's language."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(str(_l("Введите дату в формате ГГГГ-ММ-ДД."))) from exc
+
+
+class PageField(IntegerField):
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(str(_l("Номер страницы — целое число."))) from exc
+
+
 class JournalFilterForm(Form):
     """The journal's GET filter (no CSRF: it only reads)."""
 
     status = SelectField(_l("Статус"), choices=[_choice("", _l("Все"))] + [_choice(k, v) for k, v in STATUS_WORDS.items()],
-                         validators=[Optional()], default="")
+                         validate_choice=False, default="")
     kind = SelectField(_l("Тип"), choices=[_choice("", _l("Все"))] + [_choice(k, v) for k, v in KIND_WORDS.items()],
-                       validators=[Optional()], default="")
-    date_from = DateField(_l("С даты"), validators=[Optional()], format="%Y-%m-%d")
-    date_to = DateField(_l("По дату"), validators=[Optional()], format="%Y-%m-%d")
-    page = IntegerField(_l("Страница"), validators=[Optional(), NumberRange(min=1, max=100000)], default=1)
+                       validate_choice=False, default="")
+
+    def validate_status(self, field):
+        if field.data and field.data not in STATUS_WORDS:
+            raise ValidationError(_l("Неизвестный статус."))
+
+    def validate_kind(self, field):
+        if field.data and field.data not in KIND_WORDS:
+            raise ValidationError(_l("Неизвестный тип события."))
+    date_from = DayField(_l("С даты"), validators=[Optional()], format="%Y-%m-%d")
+    date_to = DayField(_l("По дату"), validators=[Optional()], format="%Y-%m-%d")
+    page = PageField(_l("Страница"), validators=[Optional(), NumberRange(
+        min=1, max=100000, message=_l("Номер страницы — от 1 до 100000."))], default=1)
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:

@@ -20,11 +20,21 @@ STANDARD_SOURCES = ("WEBFORM", "CALLBACK", "CALL", "EMAIL", "WEB", "ADVERTISING"
 SOURCE_ID = Regexp(r"^[A-Za-z0-9_]+$", message=_l("Код источника: латинские буквы, цифры и «_», например WEBFORM."))
 
 
+class UserIdField(IntegerField):
+    """A Bitrix24 user id, with the parse error in the page's language."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as exc:
+            raise ValueError(_("ID пользователя — целое число, например 1.")) from exc
+
+
 class MainSettingsForm(FlaskForm):
     """The Main tab: the master flag, the default responsible and the lead sources."""
 
     active = BooleanField(_l("Интеграция активна"))
-    default_responsible_id = IntegerField(
+    default_responsible_id = UserIdField(
         _l("Ответственный по умолчанию (ID пользователя Bitrix24)"),
         validators=[InputRequired(_l("Укажите ID пользователя Bitrix24.")),
                     NumberRange(min=1, message=_l("ID пользователя — целое число больше нуля."))])

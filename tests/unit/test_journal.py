@@ -131,13 +131,13 @@ def test_filter_by_dates_in_the_accounts_timezone(app, client, world):
 
 
 @pytest.mark.parametrize("args, message", [
-    ({"status": "bogus"}, "Статус"),
-    ({"kind": "fax"}, "Тип"),
-    ({"date_from": "10.03.2026"}, "С даты"),
-    ({"date_to": "yesterday"}, "По дату"),
+    ({"status": "bogus"}, "Неизвестный статус"),
+    ({"kind": "fax"}, "Неизвестный тип"),
+    ({"date_from": "10.03.2026"}, "ГГГГ-ММ-ДД"),
+    ({"date_to": "yesterday"}, "ГГГГ-ММ-ДД"),
     ({"date_from": "2026-03-12", "date_to": "2026-03-10"}, "раньше даты"),
-    ({"page": "0"}, "Страница"),
-    ({"page": "two"}, "Страница"),
+    ({"page": "0"}, "от 1 до"),
+    ({"page": "two"}, "целое число"),
 ])
 def test_bad_filter_is_a_form_error(app, client, world, args, message):
     cred = world["mine"]

@@ -95,7 +95,7 @@ def test_save_and_load_round_trip(app, client, world):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("default_responsible_id", "abc", "ID"),
+    ("default_responsible_id", "abc", "целое число"),
     ("default_responsible_id", "0", "больше нуля"),
     ("default_responsible_id", "", "Укажите ID"),
     ("lead_source_offline", "WEB FORM!", "латинские буквы"),
