@@ -39,10 +39,10 @@ KIND_WORDS = {
     "call": _l("Звонок"),
 }
 STAGE_WORDS = {
-    "arrived": _l("поступила"),
-    "processed": _l("обработана оператором"),
-    "started": _l("начат"),
-    "finished": _l("завершён"),
+    "arrived": _l("поступление"),
+    "processed": _l("обработка оператором"),
+    "started": _l("начало"),
+    "finished": _l("завершение"),
 }
 STATUS_WORDS = {
     EventStatus.NEW: _l("Новое"),
