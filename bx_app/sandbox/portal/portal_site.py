@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 
 from . import lifecycle, rest, staff
 from .crm import as_int
@@ -159,6 +159,9 @@ def create_portal_app(state: SandboxState, port: int) -> Flask:
                                          list(request.form.items(multi=True)) if request.form else [])
         except RestError as error:
             return _cors(jsonify(error.body())), error.status
+        bearer = request.headers.get("Authorization", "")
+        if "auth" not in params and bearer.lower().startswith("bearer "):
+            params["auth"] = bearer[7:].strip()
         answer = rest.serve(state, portal, name, params)
         response = jsonify(answer.body) if answer.is_json else Response(answer.body, mimetype="text/html")
         response.status_code = answer.status
@@ -192,7 +195,7 @@ def create_portal_app(state: SandboxState, port: int) -> Flask:
 
     @app.get("/favicon.ico")
     def favicon():
-        abort(404)
+        return Response(status=204)
 
     app.add_url_rule("/index", "index_alias", lambda: redirect(url_for("home")))
     return app
