@@ -74,6 +74,11 @@ REASON_WORDS = {
     "no_responsible": _l("Не удалось определить ответственного."),
     "bitrix_error": _l("Bitrix24 вернул ошибку."),
     "uis_error": _l("Ошибка при обращении к UIS."),
+    "kind_not_supported": _l("Этот тип обращений пока не обрабатывается."),
+    "retry_scheduled": _l("Временная ошибка: повторная попытка запланирована."),
+    "gave_up": _l("Не удалось после нескольких попыток."),
+    "internal_error": _l("Внутренняя ошибка приложения (записана в журнал сервера)."),
+    "rejected": _l("Уведомление UIS отклонено:"),
 }
 
 # Result keys with the Bitrix24 entity they name; the URL path is relative to the portal's address.

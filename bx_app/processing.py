@@ -117,7 +117,7 @@ def _process_locked(event_id: int) -> str:
         _finish(event_id, EventStatus.FAILED, "portal_uninstalled")
         return EventStatus.FAILED
     if portal.status == PortalStatus.NEEDS_REAUTH:
-        _finish(event_id, EventStatus.FAILED, "portal_needs_reauth", error=portal.status_reason)
+        _finish(event_id, EventStatus.FAILED, "needs_reauth", error=portal.status_reason)
         return EventStatus.FAILED
 
     settings = _load_settings(credential.id)
@@ -139,7 +139,7 @@ def _process_locked(event_id: int) -> str:
     except RetryLater as retry:
         return _schedule_retry(event_id, attempts, retry.reason, retry.delay)
     except PortalNeedsReauth as exc:
-        _finish(event_id, EventStatus.FAILED, "portal_needs_reauth", error=str(exc))
+        _finish(event_id, EventStatus.FAILED, "needs_reauth", error=str(exc))
         return EventStatus.FAILED
     except TRANSIENT as exc:
         delay = int(getattr(exc, "retry_after", 0) or 0)

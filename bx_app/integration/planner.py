@@ -197,11 +197,11 @@ def plan_event(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "r
     """Route an event to its channel's planner; anything else is skipped with the reason."""
     main = settings.get("main") or {}
     if not main.get("active"):
-        return Plan(action="skip", reason="integration_inactive")
+        return Plan(action="skip", reason="main_inactive")
     if event.kind == "offline_message":
         if not (settings.get("offline") or {}).get("active", True):
             return Plan(action="skip", reason="channel_inactive")
         if event.stage != "arrived":
-            return Plan(action="skip", reason="stage_not_configured")
+            return Plan(action="skip", reason="wrong_stage")
         return plan_offline_request(event, settings, lookup, lang)
     return Plan(action="skip", reason="kind_not_supported")
