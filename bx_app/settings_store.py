@@ -1,26 +1,57 @@
 """Read and write a credential's settings (ChannelSettings rows) as plain data with defaults filled in.
 
-Schema returned by `load_settings(credential_id)` (every key always present):
+This is the contract between the settings window (forms) and the engine (planner): the engine reads
+exactly this shape, nothing else. Schema returned by `load_settings(credential_id)` (every key present):
 
-    {
-      "main": {
-        "active": bool,                      # "Интеграция активна" of the Main tab: the master switch (S3)
-        "default_responsible_id": int|None,  # Bitrix24 user id; default: the portal's installer_user_id
-        "lead_source": {                     # SOURCE_ID of leads/deals created from ...
-          "offline": "WEBFORM",              #   ... offline requests (web forms)
-          "chats": "OTHER",                  #   ... chats
-        },
-      },
-      "offline": {"active": bool, ...},      # the "Чаты и офлайн заявки" tab, offline requests part
-      "chats": {"active": bool, ...},        # the same tab, chats part
-      "calls": {"active": bool, ...},
-    }
+    main:                                  # the "Главная" tab
+      active: bool                         # "Интеграция активна" (S3): the master switch
+      default_responsible_id: int | None   # fallback Bitrix24 user; default: the portal's installer
+      lead_source: {offline: str, chats: str, calls: str}   # SOURCE_ID per channel
+      deal_category_id: int                # default pipeline (deal category), 0 = the default one
+      deal_stage_id: str | None            # its stage ("NEW", "C1:NEW"); None = the pipeline's first
+
+    chats: / offline:                      # the "Чаты и офлайн заявки" tab, one block per channel
+      active: bool                         # the tab's own "Интеграция активна"
+      channels:                            # C1 (chats only): which UIS chat channels to follow
+        mode: "all" | "selected"
+        ids: [int]                         # with "selected"
+        include_new: bool                  # with "all": channels that appear later too
+      filter: FilterTree | None            # G1: scenario filter; None = every event passes
+      responsible_rules: [                 # C2/O1/G2: first match wins
+        {name: str, filter: FilterTree, responsible: {type: "user", user_id: int} | {type: "employee"}}
+      ]
+      use_employee_match: bool             # responsible = Bitrix24 user matched to the UIS employee
+                                           # who handled it (tried after the rules, before the default)
+      default_responsible_id: int | None   # C3/O2; None = main.default_responsible_id
+      contact_kinds: "first" | "repeat" | "both"          # C4/O3
+      repeat_action: "create" | "attach"   # repeat contact with an open lead/deal: create anew, or
+                                           # attach the activity/comment to it and keep its responsible
+      entity: "lead_deal" | "activity" | "lead_deal_activity"   # C5/O4
+      lead_deal: {type: "lead" | "deal", category_id: int | None, stage_id: str | None}
+                                           # what "Lead/Deal" means; deal when the CRM is simple
+      create_on: "start" | "finish"        # C6 (chats)
+                 "arrived" | "processed"   # O5 (offline)
+      pass_without_contacts: bool          # C7 (chats; offline requests always carry a form)
+      notify: bool                         # C8/O6/G5: im.notify.system.add to the responsible
+      transcript_to: "comments" | "timeline"   # C9/O7: where the transcript / request text goes
+      title_template: {lead: str, deal: str, activity: str}   # G3, placeholders like {visitor_name}
+      field_map: [                         # G4
+        {uis_field: str, entity: "lead" | "deal" | "contact", b24_field: str,
+         value_map: {str: str} | None}     # required for enumeration fields
+      ]
+
+    calls: {active: bool}                  # the calls tab arrives later
+
+    FilterTree = {op: "and" | "or", items: [FilterTree | Condition]}   (nested ≥ 2 levels)
+    Condition  = {field: str, operator: str, value: any}
+    (fields, their types and operators: bx_app/integration/event_fields.py; evaluation:
+    bx_app/integration/filters.py)
 
 Stored form: one row per (credential, channel) with `active` and `options` (a JSON object holding the
 channel's keys except "active"). A channel without a row gets its defaults: Main is off until an
 administrator saves it; offline and chats are on (the Main flag alone gates a fresh install); calls off.
-Stored options are laid over the defaults key by key (nested dicts merged), so adding an option with a
-default never needs a data migration. `save_channel` replaces a channel's options as a whole.
+Stored options are laid over the defaults key by key (nested dicts merged, lists replaced), so adding
+an option with a default never needs a data migration. `save_channel` replaces a channel's options.
 """
 from __future__ import annotations
 
@@ -30,12 +61,42 @@ from bx_app.extensions import db
 from bx_app.models import ChannelSettings, Credential
 from bx_app.models.settings import CHANNELS
 
-DEFAULT_LEAD_SOURCE = {"offline": "WEBFORM", "chats": "OTHER"}
+DEFAULT_LEAD_SOURCE = {"offline": "WEBFORM", "chats": "OTHER", "calls": "CALL"}
+
+
+def _channel_defaults(channel: str) -> dict:
+    chats = channel == "chats"
+    defaults = {
+        "active": True,
+        "filter": None,
+        "responsible_rules": [],
+        "use_employee_match": True,
+        "default_responsible_id": None,
+        "contact_kinds": "both",
+        "repeat_action": "create",
+        "entity": "lead_deal",
+        "lead_deal": {"type": "lead", "category_id": None, "stage_id": None},
+        "create_on": "finish" if chats else "arrived",
+        "pass_without_contacts": True,
+        "notify": True,
+        "transcript_to": "comments",
+        "title_template": {
+            "lead": "Чат с сайта {site}: {visitor_name}" if chats else "Офлайн заявка с сайта {site}: {visitor_name}",
+            "deal": "Чат с сайта {site}: {visitor_name}" if chats else "Офлайн заявка с сайта {site}: {visitor_name}",
+            "activity": "Чат UIS №{id}" if chats else "Офлайн заявка UIS №{id}",
+        },
+        "field_map": [],
+    }
+    if chats:
+        defaults["channels"] = {"mode": "all", "ids": [], "include_new": True}
+    return defaults
+
 
 DEFAULTS: dict[str, dict] = {
-    "main": {"active": False, "default_responsible_id": None, "lead_source": dict(DEFAULT_LEAD_SOURCE)},
-    "offline": {"active": True},
-    "chats": {"active": True},
+    "main": {"active": False, "default_responsible_id": None, "lead_source": dict(DEFAULT_LEAD_SOURCE),
+             "deal_category_id": 0, "deal_stage_id": None},
+    "offline": _channel_defaults("offline"),
+    "chats": _channel_defaults("chats"),
     "calls": {"active": False},
 }
 

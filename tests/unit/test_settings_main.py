@@ -42,8 +42,9 @@ VALID = {"active": "y", "default_responsible_id": "15", "lead_source_offline": "
 # --- the store ------------------------------------------------------------------------------------
 def test_defaults_without_saved_rows(app, world):
     settings = settings_store.load_settings(world["mine"].id)
-    assert settings["main"] == {"active": False, "default_responsible_id": 7,
-                                "lead_source": {"offline": "WEBFORM", "chats": "OTHER"}}
+    assert settings["main"] == {"active": False, "default_responsible_id": 7, "deal_category_id": 0,
+                                "deal_stage_id": None,
+                                "lead_source": {"offline": "WEBFORM", "chats": "OTHER", "calls": "CALL"}}
     assert settings["offline"]["active"] is True and settings["chats"]["active"] is True
     assert settings["calls"]["active"] is False
 
@@ -53,8 +54,8 @@ def test_save_channel_round_trip_and_replace(app, world):
     settings_store.save_channel(cred.id, "main", True,
                                 {"default_responsible_id": 3, "lead_source": {"offline": "CALLBACK"}})
     main = settings_store.load_settings(cred.id)["main"]
-    assert main == {"active": True, "default_responsible_id": 3,
-                    "lead_source": {"offline": "CALLBACK", "chats": "OTHER"}}  # nested default kept
+    assert main == {"active": True, "default_responsible_id": 3, "deal_category_id": 0, "deal_stage_id": None,
+                    "lead_source": {"offline": "CALLBACK", "chats": "OTHER", "calls": "CALL"}}  # nested default kept
     settings_store.save_channel(cred.id, "main", False, {"active": True})  # options never carry the flag
     main = settings_store.load_settings(cred.id)["main"]
     assert main["active"] is False and main["default_responsible_id"] == 7
@@ -88,7 +89,8 @@ def test_save_and_load_round_trip(app, client, world):
     assert "Настройки сохранены." in html
     assert 'value="15"' in html and 'value="UC_CHAT1"' in html and "checked" in html
     assert settings_store.load_settings(cred.id)["main"] == {
-        "active": True, "default_responsible_id": 15, "lead_source": {"offline": "WEBFORM", "chats": "UC_CHAT1"}}
+        "active": True, "default_responsible_id": 15, "deal_category_id": 0, "deal_stage_id": None,
+        "lead_source": {"offline": "WEBFORM", "chats": "UC_CHAT1", "calls": "CALL"}}
     # unchecking the flag turns the integration off, the rest stays
     client.post(f"/settings/{cred.id}/main", data={**VALID, "active": "", "_s": token})
     assert settings_store.load_settings(cred.id)["main"]["active"] is False
