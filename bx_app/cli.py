@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 
 
-def _run_cron(redis_url: str, poll_seconds: int) -> None:
+def _run_cron(redis_url: str, poll_seconds: int, sweep_seconds: int) -> None:
     """The periodic schedule, in a child process of the worker command (RQ's own CronScheduler)."""
     from rq.cron import CronScheduler
 
@@ -17,7 +17,7 @@ def _run_cron(redis_url: str, poll_seconds: int) -> None:
     from bx_app.extensions import redis_connection
 
     scheduler = CronScheduler(connection=redis_connection(redis_url))
-    for func, queue_name, kwargs in jobs.periodic_jobs(poll_seconds):
+    for func, queue_name, kwargs in jobs.periodic_jobs(poll_seconds, sweep_seconds):
         scheduler.register(func, queue_name, **kwargs)
     scheduler.start()
 
@@ -39,7 +39,7 @@ def register_commands(app: Flask) -> None:
         cron = None
         if not burst and not no_cron and hasattr(jobs, "periodic_jobs"):
             cron = multiprocessing.get_context("fork").Process(
-                target=_run_cron, args=(redis_url, current_app.config["UIS_POLL_SECONDS"]),
+                target=_run_cron, args=(redis_url, current_app.config["UIS_POLL_SECONDS"], current_app.config["SWEEP_SECONDS"]),
                 name="bx-app-cron", daemon=True)
             cron.start()
         queues = [Queue(name, connection=connection) for name in jobs.QUEUES]

@@ -48,6 +48,8 @@ def from_environment() -> dict:
         "B24_JS_URL": os.environ.get("B24_JS_URL") or DEFAULT_B24_JS_URL,
         "UIS_DATA_API_URL": os.environ.get("UIS_DATA_API_URL") or DEFAULT_UIS_DATA_API_URL,
         "UIS_POLL_SECONDS": int(os.environ.get("UIS_POLL_SECONDS") or 60),
+        # How often stranded events (Redis was down, a worker was killed) are handed back to the queue.
+        "SWEEP_SECONDS": int(os.environ.get("SWEEP_SECONDS") or 30),
         # How long a signed iframe session stays valid without a fresh POST from the portal.
         "APP_SESSION_SECONDS": int(os.environ.get("APP_SESSION_SECONDS") or 8 * 3600),
         "INSTALL_CLAIM_SECONDS": int(os.environ.get("INSTALL_CLAIM_SECONDS") or 7 * 24 * 3600),

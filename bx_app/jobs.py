@@ -121,10 +121,10 @@ def poll_credential(credential_id: int) -> dict:
     return poll(credential_id)
 
 
-def periodic_jobs(poll_seconds: int):
+def periodic_jobs(poll_seconds: int, sweep_seconds: int = 30):
     """(function, queue, options) for the worker's CronScheduler."""
     return [
         (poll_all, QUEUE_DEFAULT, {"interval": max(5, poll_seconds), "job_timeout": 120}),
-        (sweep_stranded, QUEUE_DEFAULT, {"interval": 30, "job_timeout": 120}),
+        (sweep_stranded, QUEUE_DEFAULT, {"interval": max(2, sweep_seconds), "job_timeout": 120}),
         (keep_tokens_alive, QUEUE_DEFAULT, {"interval": 6 * 3600, "job_timeout": 600}),
     ]

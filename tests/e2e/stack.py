@@ -82,6 +82,7 @@ class Stack:
             "UIS_DATA_API_URL": f"{self.uis_url}/v2.0",
             "UIS_POLL_SECONDS": "5",
             "EVENT_LOCK_SECONDS": "5",
+            "SWEEP_SECONDS": "3",
             "PYTHONUNBUFFERED": "1",
         })
         env.update(self.extra_env)
