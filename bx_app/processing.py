@@ -120,6 +120,12 @@ def _process_locked(event_id: int) -> str:
         _finish(event_id, EventStatus.FAILED, "needs_reauth", error=portal.status_reason)
         return EventStatus.FAILED
 
+    if event.source == "push" and event.kind == "offline_message":
+        from bx_app.enrichment import enrich_offline_message
+
+        # The notification carries a few fields; the Data API row adds form, page, campaign and UTM.
+        if enrich_offline_message(event.id):
+            event = db.session.get(Event, event_id)
     settings = _load_settings(credential.id)
     facts = EventFacts(id=event.id, kind=event.kind, stage=event.stage, external_id=event.external_id,
                        payload=dict(event.payload or {}), occurred_at=event.occurred_at)
