@@ -20,17 +20,18 @@ apt_install() {
 
 ensure_venv() {
   # ensure_venv <extras>: create the venv and install the project when pyproject.toml changed
-  local extras="$1"
+  local extras="$1" target="$ROOT"
+  [ -n "$extras" ] && target="$ROOT[$extras]"
   if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating the virtual environment in .venv"
     "$PY" -m venv "$VENV"
   fi
-  local stamp="$VENV/.installed-$extras"
+  local stamp="$VENV/.installed-${extras:-base}"
   local want
   want="$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "==> installing Python packages ($extras)"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[$extras]" 2>&1 | grep -v "^WARNING: Location" || true
+    echo "==> installing Python packages (${extras:-base})"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$target" 2>&1 | grep -v "^WARNING: Location" || true
     "$VENV/bin/python" -c "import flask, rq, authlib" >/dev/null
     echo "$want" > "$stamp"
   fi
