@@ -75,7 +75,8 @@ def test_every_msgid_has_an_english_translation(source_messages, catalog):
             problems.append(f"fuzzy: {msgid!r} ({where})")
         elif not all(_ids(entry.string)):
             problems.append(f"no English msgstr: {msgid!r} ({where})")
-    assert not problems, f"{len(problems)} msgid(s) without English ({REFRESH}):\n" + "\n".join(problems)
+    if problems:
+        pytest.fail(f"{len(problems)} msgid(s) without English ({REFRESH}):\n" + "\n".join(problems), pytrace=False)
 
 
 def test_catalog_has_no_fuzzy_entries(catalog):
@@ -95,7 +96,8 @@ def test_placeholders_and_html_are_kept(catalog):
                 problems.append(f"placeholders differ: {msgid!r} -> {msgstr!r}")
             if sorted(HTML_TAG.findall(msgid)) != sorted(HTML_TAG.findall(msgstr)):
                 problems.append(f"HTML differs: {msgid!r} -> {msgstr!r}")
-    assert not problems, "\n".join(problems)
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 def test_english_msgstrs_are_not_russian(catalog):
@@ -109,8 +111,8 @@ def test_compiled_catalog_matches_the_po(catalog):
         compiled = read_mo(f)
     stale = []
     for message in catalog:
-        if not message.id or message.fuzzy:
-            continue
+        if not message.id or message.fuzzy or not all(_ids(message.string)):
+            continue  # untranslated entries are not compiled; the coverage test names them
         entry = compiled.get(message.id)
         if entry is None or entry.string != message.string:
             stale.append(message.id)
