@@ -120,6 +120,7 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
     cursor = _cursor(credential_id, STREAM_OFFLINE)
     now = account_now(timezone)
     start = (cursor.cursor_at - OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
+    start = min(start, now - OVERLAP)  # a cursor ahead of "now" (clock or zone change) still reads
     db.session.commit()
     try:
         rows = client.get_offline_messages(start, now)
