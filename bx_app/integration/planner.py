@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bx_app.integration import transcript
 from bx_app.integration.contact_data import (
     email_multifield,
     normalise_email,
@@ -15,43 +17,48 @@ from bx_app.integration.contact_data import (
 ORIGINATOR_ID = "uis"
 CRM_MODE_CLASSIC = 1
 CRM_MODE_SIMPLE = 2
-COMMENTS_LIMIT = 60_000
+COMMENTS_LIMIT = transcript.COMMENTS_LIMIT
+OWNER_TYPE = {"lead": 1, "deal": 2, "contact": 3}
+ACTIVITY_TYPE_MEETING = 1  # a plain "дело" the responsible sees in the entity's timeline
+
+# Channels of the settings per event kind; a third channel (calls) only needs its row here and in STAGES.
+CHANNEL_OF_KIND = {"offline_message": "offline", "chat": "chats", "call": "calls"}
+# Which event stages satisfy a `create_on` value (a lost chat is a finished one).
+STAGES = {
+    "chats": {"start": {"started"}, "finish": {"finished", "lost"}},
+    "offline": {"arrived": {"arrived"}, "processed": {"processed"}},
+    "calls": {"start": {"started"}, "finish": {"finished", "lost"}},
+}
+KNOWN_STAGES = {kind: set().union(*STAGES[channel].values()) for kind, channel in CHANNEL_OF_KIND.items()}
 
 _UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+_REF_RE = re.compile(r"\$result\[([A-Za-z_][A-Za-z0-9_\-]*)\]")
 
 _WORDS = {
     "ru": {
-        "offline_title": "Офлайн заявка",
-        "from_site": "с сайта",
-        "request_text": "Текст заявки",
-        "form": "Форма",
-        "site": "Сайт",
-        "page": "Страница",
-        "campaign": "Рекламная кампания",
-        "search": "Поиск",
-        "request": "Заявка UIS",
-        "received": "получена",
-        "no_name": "Посетитель",
+        "offline_title": "Офлайн заявка", "chat_title": "Чат", "from_site": "с сайта",
+        "request_text": "Текст заявки", "form": "Форма", "site": "Сайт", "page": "Страница",
+        "campaign": "Рекламная кампания", "search": "Поиск", "request": "Заявка UIS", "received": "получена",
+        "no_name": "Посетитель", "chat": "Чат UIS", "channel": "Канал", "transcript": "Переписка",
+        "new": {"lead": "Новый лид", "deal": "Новая сделка", "contact": "Новый контакт", "activity": "Новое дело"},
+        "attached": "Новое обращение по", "entity": {"lead": "лиду", "deal": "сделке", "contact": "контакту"},
+        "source": {"offline": "офлайн заявка", "chats": "чат", "calls": "звонок"},
     },
     "en": {
-        "offline_title": "Offline request",
-        "from_site": "from",
-        "request_text": "Request",
-        "form": "Form",
-        "site": "Site",
-        "page": "Page",
-        "campaign": "Ad campaign",
-        "search": "Search",
-        "request": "UIS request",
-        "received": "received",
-        "no_name": "Visitor",
+        "offline_title": "Offline request", "chat_title": "Chat", "from_site": "from",
+        "request_text": "Request", "form": "Form", "site": "Site", "page": "Page", "campaign": "Ad campaign",
+        "search": "Search", "request": "UIS request", "received": "received", "no_name": "Visitor",
+        "chat": "UIS chat", "channel": "Channel", "transcript": "Transcript",
+        "new": {"lead": "New lead", "deal": "New deal", "contact": "New contact", "activity": "New activity"},
+        "attached": "New communication on", "entity": {"lead": "lead", "deal": "deal", "contact": "contact"},
+        "source": {"offline": "offline request", "chats": "chat", "calls": "call"},
     },
 }
 
 
 @dataclass(frozen=True)
 class EventFacts:
-    """The parts of a journal row the planner reads."""
+    """The parts of a journal row the planner reads; `extra` holds what enrichment added (chat, visitor, messages)."""
 
     id: int
     kind: str
@@ -59,24 +66,44 @@ class EventFacts:
     external_id: str
     payload: dict
     occurred_at: datetime | None = None
+    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Lookup:
-    """What Bitrix24 already knows, read in one batch before planning."""
+    """What Bitrix24 (one lookup batch) and the synced reference data say, read before planning."""
 
     crm_mode: int = CRM_MODE_CLASSIC
-    existing: dict = field(default_factory=dict)  # {"lead": id} / {"deal": id} / {"contact": id} by ORIGIN_ID
-    fallback_responsible_id: int | None = None
+    existing: dict = field(default_factory=dict)   # by ORIGIN_ID: {"lead"|"deal"|"contact"|"activity": id}
+    duplicates: dict = field(default_factory=dict)  # crm.duplicate.findbycomm hits: {"LEAD": [ids], "CONTACT": [ids]}
+    open_entity: dict | None = None  # repeat contact's open lead/deal: {"type", "id", "responsible_id"}
+    written: dict | None = None      # parts an earlier attempt wrote and recorded: {"lead": id, "notify": 1, ...}
+    fallback_responsible_id: int | None = None   # the installer
+    employee_user_id: int | None = None          # Bitrix24 user matched to the UIS employee
+    active_user_ids: frozenset | None = None     # None: not synced yet (no check)
+    b24_fields: dict = field(default_factory=dict)  # {"lead": {...}, "deal": {...}, "contact": {...}}
+    portal_url: str = ""
 
 
 @dataclass
 class Plan:
-    action: str  # create / skip / exists
+    action: str  # create / attach / skip / exists
     reason: str | None = None
-    entity: str | None = None  # lead / deal
+    entity: str | None = None  # lead / deal / contact (the entity the communication lives in)
     commands: dict[str, tuple[str, dict]] = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the lookup batch must read for one event (pure: from the event and the settings)."""
+
+    origin: str
+    phone: str | None
+    email: str | None
+    duplicates: bool     # first/repeat matters (C4/O3, repeat_action attach, reuse of a contact)
+    open_entity: bool    # repeat_action "attach": find the open lead/deal
+    activity: bool       # the plan may add an activity (its ORIGIN_ID is checked)
 
 
 def origin_id(kind: str, external_id: str) -> str:
@@ -84,16 +111,49 @@ def origin_id(kind: str, external_id: str) -> str:
     return f"{kind}:{external_id}"
 
 
+def notify_tag(origin: str) -> str:
+    """One notification per communication: Bitrix24 replaces a notice with the same TAG, never adds a second."""
+    return f"UIS|{origin}"
+
+
 def _words(lang: str) -> dict:
-    return _WORDS.get(lang, _WORDS["en"] if lang != "ru" else _WORDS["ru"])
+    return _WORDS["ru" if lang == "ru" else "en"]
 
 
 def _text(value) -> str:
     return "" if value is None else str(value).strip()
 
 
-def offline_request_comments(payload: dict, external_id: str, occurred_at: datetime | None, lang: str) -> str:
-    """The request's content (O7) for the entity's comments: text, form, site, page, campaign, UTM."""
+# --- what the event says -----------------------------------------------------------------------
+def contact_of(event: EventFacts) -> dict:
+    """The visitor's name, phone (E.164) and e-mail from the event and its enrichment (chat row, visitor)."""
+    payload, extra = event.payload or {}, event.extra or {}
+    chat = extra.get("chat") or {}
+    visitor = extra.get("visitor") or {}
+    info = payload.get("visitor_info") if isinstance(payload.get("visitor_info"), dict) else {}
+    name = next((_text(v) for v in (payload.get("visitor_name"), info.get("visitor_name"), visitor.get("name"),
+                                    chat.get("visitor_name")) if _text(v)), "")
+    phones = [payload.get("visitor_phone_number"), chat.get("visitor_phone_number"), *(visitor.get("phones") or [])]
+    emails = [payload.get("visitor_email"), chat.get("visitor_email"), *(visitor.get("emails") or [])]
+    phone = next((p for p in (normalise_phone(v) for v in phones) if p), None)
+    email = next((e for e in (normalise_email(v) for v in emails) if e), None)
+    return {"name": name, "phone": phone, "email": email}
+
+
+def facts_of(event: EventFacts) -> dict:
+    """The flat facts filters, titles, responsible rules and field maps read (enrichment overrides the payload)."""
+    from bx_app.integration.event_fields import facts_from_event
+
+    extra = event.extra or {}
+    contact = contact_of(event)
+    flat = {**(extra.get("chat") or {}), "visitor_name": contact["name"] or None, "phone": contact["phone"],
+            "email": contact["email"]}
+    return facts_from_event(event.kind, event.stage, event.payload or {}, event.occurred_at, flat)
+
+
+def offline_request_comments(payload: dict, external_id: str, occurred_at: datetime | None, lang: str,
+                             as_html: bool = True) -> str:
+    """The request's content (O7): text, form, site, page, campaign, UTM."""
     w = _words(lang)
     rows: list[tuple[str, str]] = []
     text = _text(payload.get("text") or payload.get("visitor_message"))
@@ -116,92 +176,304 @@ def offline_request_comments(payload: dict, external_id: str, occurred_at: datet
         rows.append((w["search"], search))
     stamp = f" {w['received']} {occurred_at:%Y-%m-%d %H:%M}" if occurred_at else ""
     rows.append((w["request"], f"№{external_id}{stamp}"))
-    body = "<br>".join(f"<b>{html.escape(label)}:</b> {html.escape(value).replace(chr(10), '<br>')}"
-                       for label, value in rows)
+    if as_html:
+        body = "<br>".join(f"<b>{html.escape(label)}:</b> {html.escape(value).replace(chr(10), '<br>')}"
+                           for label, value in rows)
+        cut = "<br>… (truncated)"
+    else:
+        body = "\n".join(f"{label}: {value}" for label, value in rows)
+        cut = "\n… (truncated)"
     if len(body) > COMMENTS_LIMIT:
-        body = body[: COMMENTS_LIMIT - 40] + "<br>… (truncated)"
+        body = body[: COMMENTS_LIMIT - 40] + cut
     return body
 
 
-def _responsible(settings: dict, channel: str, lookup: Lookup) -> int | None:
-    main = settings.get("main") or {}
-    channel_settings = settings.get(channel) or {}
-    for candidate in (channel_settings.get("default_responsible_id"), main.get("default_responsible_id"),
-                      lookup.fallback_responsible_id):
-        if candidate:
-            return int(candidate)
+def content_of(event: EventFacts, contact: dict, lang: str, as_html: bool) -> str:
+    """C9/O7: the chat transcript or the request's content."""
+    if event.kind == "chat":
+        extra = event.extra or {}
+        w = _words(lang)
+        chat = extra.get("chat") or {}
+        heading = f"{w['chat']} №{event.external_id}"
+        if _text(chat.get("chat_channel_name")):
+            heading += f" · {w['channel']}: {_text(chat.get('chat_channel_name'))}"
+        return transcript.render(extra.get("messages") or [], contact.get("name"), lang, as_html, heading=heading)
+    return offline_request_comments(event.payload or {}, event.external_id, event.occurred_at, lang, as_html)
+
+
+# --- gates: decisions that need no Bitrix24 call ---------------------------------------------------
+def gate(event: EventFacts, settings: dict, lang: str = "ru") -> Plan | None:
+    """A skip decided from the event and the settings alone (no lookup), or None to go on."""
+    if not (settings.get("main") or {}).get("active"):
+        return Plan(action="skip", reason="main_inactive")
+    channel = CHANNEL_OF_KIND.get(event.kind)
+    if channel is None or event.stage not in KNOWN_STAGES.get(event.kind, ()):
+        return Plan(action="skip", reason="kind_not_supported")
+    options = settings.get(channel) or {}
+    if not options.get("active", False):
+        return Plan(action="skip", reason="channel_inactive")
+    wanted = STAGES[channel].get(options.get("create_on") or "", set())
+    if event.stage not in wanted:
+        return Plan(action="skip", reason="wrong_stage", summary={"create_on": options.get("create_on")})
+    if channel == "chats":
+        channels = options.get("channels") or {}
+        chat = (event.extra or {}).get("chat") or {}
+        channel_id = (event.payload or {}).get("chat_channel_id") or chat.get("chat_channel_id")
+        if channels.get("mode") == "selected" and channel_id is not None and \
+                int(channel_id) not in {int(i) for i in channels.get("ids") or []}:
+            return Plan(action="skip", reason="filtered_out", summary={"channel_id": channel_id})
+        contact = contact_of(event)
+        if not options.get("pass_without_contacts", True) and not (contact["phone"] or contact["email"]):
+            return Plan(action="skip", reason="no_contact_data")
+    tree = options.get("filter")
+    if tree:
+        from bx_app.integration.filters import evaluate
+
+        passed, explanation = evaluate(tree, facts_of(event), lang)
+        if not passed:
+            return Plan(action="skip", reason="filtered_out", summary={"filter": explanation})
     return None
 
 
-def _source_id(settings: dict, channel: str) -> str:
+def lookup_needs(event: EventFacts, settings: dict, crm_mode: int | None = CRM_MODE_CLASSIC) -> Needs:
+    """Duplicates are read only when first/repeat changes the outcome: C4/O3, attach, a contact to reuse."""
+    options = settings.get(CHANNEL_OF_KIND.get(event.kind, ""), {}) or {}
+    contact = contact_of(event)
+    attach = options.get("repeat_action") == "attach"
+    has_contact = bool(contact["phone"] or contact["email"])
+    entity = options.get("entity") or "lead_deal"
+    deal = crm_mode != CRM_MODE_CLASSIC or (options.get("lead_deal") or {}).get("type") == "deal"
+    matters = (options.get("contact_kinds") or "both") != "both" or attach or deal or entity == "activity"
+    return Needs(origin=origin_id(event.kind, event.external_id), phone=contact["phone"], email=contact["email"],
+                 duplicates=has_contact and matters, open_entity=attach and has_contact,
+                 activity=attach or entity in ("activity", "lead_deal_activity"))
+
+
+# --- the plan --------------------------------------------------------------------------------------
+def _responsible(options: dict, main: dict, lookup: Lookup, facts: dict, lang: str) -> tuple[int | None, str]:
+    from bx_app.integration.responsible import pick_responsible
+
+    active = set(lookup.active_user_ids) if lookup.active_user_ids is not None else None
+    candidates = [int(c) for c in (options.get("default_responsible_id"), main.get("default_responsible_id"),
+                                   lookup.fallback_responsible_id) if c]
+    # A deleted/deactivated default falls to the next one (tab → Main tab → installer), named in the reason.
+    usable = [c for c in candidates if active is None or c in active]
+    default_id = usable[0] if usable else (candidates[0] if candidates else None)
+    gone = [c for c in candidates if c not in usable][:1] if usable and candidates[0] not in usable else []
+    user_id, reason = pick_responsible(options.get("responsible_rules") or [], facts, lookup.employee_user_id,
+                                       default_id, active, use_employee_match=bool(options.get("use_employee_match",
+                                                                                               True)), lang=lang)
+    if gone and user_id == default_id:
+        note = (f"ответственный по умолчанию {gone[0]} удалён или деактивирован" if lang == "ru"
+                else f"default responsible {gone[0]} is deleted or deactivated")
+        reason = f"{note}; {reason}"
+    return user_id, reason
+
+
+
+def _mapped(options: dict, facts: dict, lookup: Lookup) -> dict:
+    rows = options.get("field_map") or []
+    if not rows:
+        return {}
+    from bx_app.integration.field_mapping import apply_rows
+
+    return apply_rows(rows, facts, lookup.b24_fields or {}) or {}
+
+
+def _title(options: dict, which: str, facts: dict, lang: str, fallback: str) -> str:
+    template = (options.get("title_template") or {}).get(which)
+    if not template:
+        return fallback[:255]
+    from bx_app.integration.titles import render_title
+
+    return (render_title(template, facts, lang) or fallback)[:255]
+
+
+def _link(lookup: Lookup, entity: str, ref: str) -> str:
+    return f"{lookup.portal_url.rstrip('/')}/crm/{entity}/details/{ref}/"
+
+
+def _others(lookup: Lookup) -> dict:
+    """Duplicates minus what this very communication created earlier (found by its ORIGIN_ID)."""
+    own = {int(v) for k, v in (lookup.existing or {}).items() if k in ("lead", "contact") and v}
+    return {kind: [int(i) for i in ids if int(i) not in own]
+            for kind, ids in (lookup.duplicates or {}).items() if isinstance(ids, list)}
+
+
+def _is_repeat(lookup: Lookup) -> bool:
+    others = _others(lookup)
+    return bool(others.get("LEAD") or others.get("CONTACT"))
+
+
+def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") -> Plan:
+    """Every option of the channel applied to one event: the Bitrix24 commands, or why none."""
+    skipped = gate(event, settings, lang)
+    if skipped is not None:
+        return skipped
+    channel = CHANNEL_OF_KIND[event.kind]
+    options = settings.get(channel) or {}
     main = settings.get("main") or {}
-    sources = main.get("lead_source") or {}
-    return sources.get(channel) or ("WEBFORM" if channel == "offline" else "OTHER")
-
-
-def plan_offline_request(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") -> Plan:
-    """An offline (web-form) request → a lead, or a contact + deal in simple CRM mode."""
-    if lookup.existing.get("lead") or lookup.existing.get("deal"):
-        return Plan(action="exists", reason="already created", summary={"existing": dict(lookup.existing)})
-    payload = event.payload or {}
     w = _words(lang)
-    name = _text(payload.get("visitor_name"))
-    phone = normalise_phone(payload.get("visitor_phone_number"))
-    email = normalise_email(payload.get("visitor_email"))
-    site = _text(payload.get("site_domain_name"))
-    title = f"{w['offline_title']} {w['from_site']} {site}" if site else w["offline_title"]
-    if name:
-        title = f"{title}: {name}"
-    responsible = _responsible(settings, "offline", lookup)
     origin = origin_id(event.kind, event.external_id)
-    common = {
-        "SOURCE_ID": _source_id(settings, "offline"),
-        "SOURCE_DESCRIPTION": f"UIS: {w['offline_title'].lower()} №{event.external_id}",
-        "COMMENTS": offline_request_comments(payload, event.external_id, event.occurred_at, lang),
-        "ORIGINATOR_ID": ORIGINATOR_ID,
-        "ORIGIN_ID": origin,
-    }
-    for key in _UTM_KEYS:
-        if _text(payload.get(key)):
-            common[key.upper()] = _text(payload.get(key))
-    if responsible:
-        common["ASSIGNED_BY_ID"] = responsible
+    contact = contact_of(event)
+    has_contact = bool(contact["phone"] or contact["email"])
+    repeat = has_contact and _is_repeat(lookup)
+    kinds = options.get("contact_kinds") or "both"
+    entity_option = options.get("entity") or "lead_deal"
+    want_entity = entity_option in ("lead_deal", "lead_deal_activity")
+    want_activity = entity_option in ("activity", "lead_deal_activity")
+    attach = repeat and options.get("repeat_action") == "attach" and bool(lookup.open_entity)
+
+    # Exactly once: what this communication already has in Bitrix24 (ORIGIN_ID) or an attempt recorded.
+    done = {k: v for k, v in (lookup.existing or {}).items() if v}
+    primary_done = done.get("lead") or done.get("deal") or (done.get("activity") and (attach or not want_entity))
+    if primary_done and lookup.written is None:
+        return Plan(action="exists", reason="already_created", summary={"existing": done, "origin_id": origin})
+    done.update({k: v for k, v in (lookup.written or {}).items() if v})
+
+    if not primary_done:  # C4/O3 decide only before anything was created
+        if repeat and kinds == "first":
+            return Plan(action="skip", reason="repeat_contact", summary={"duplicates": lookup.duplicates})
+        if not repeat and kinds == "repeat":
+            return Plan(action="skip", reason="first_contact")
+
+    facts = facts_of(event)
+    responsible, responsible_reason = _responsible(options, main, lookup, facts, lang)
+    if attach and lookup.open_entity.get("responsible_id"):
+        responsible, responsible_reason = int(lookup.open_entity["responsible_id"]), "open_entity"
+    simple = lookup.crm_mode == CRM_MODE_SIMPLE
+    lead_deal = options.get("lead_deal") or {}
+    entity = "deal" if simple or lead_deal.get("type") == "deal" else "lead"
+    mapped = _mapped(options, facts, lookup)
+    as_timeline = options.get("transcript_to") == "timeline"
+    source_id = ((main.get("lead_source") or {}).get(channel)) or ("WEBFORM" if channel == "offline" else "OTHER")
+    source_text = f"UIS: {w['source'][channel]} №{event.external_id}"
+    marker = {"ORIGINATOR_ID": ORIGINATOR_ID, "ORIGIN_ID": origin}
     commands: dict[str, tuple[str, dict]] = {}
-    if lookup.crm_mode == CRM_MODE_SIMPLE:
-        entity = "deal"
-        deal_fields = {"TITLE": title[:255], "CATEGORY_ID": int((settings.get("main") or {}).get("deal_category_id")
-                                                                 or 0), **common}
-        if lookup.existing.get("contact"):
-            deal_fields["CONTACT_ID"] = lookup.existing["contact"]
-        elif name or phone or email:
-            contact = {"NAME": name or w["no_name"], "PHONE": phone_multifield(phone),
-                       "EMAIL": email_multifield(email), "SOURCE_ID": common["SOURCE_ID"],
-                       "ORIGINATOR_ID": ORIGINATOR_ID, "ORIGIN_ID": origin}
-            if responsible:
-                contact["ASSIGNED_BY_ID"] = responsible
-            commands["contact"] = ("crm.contact.add", {"fields": contact})
-            deal_fields["CONTACT_ID"] = "$result[contact]"
-        commands["deal"] = ("crm.deal.add", {"fields": deal_fields, "params": {"REGISTER_SONET_EVENT": "Y"}})
+    summary: dict = {"origin_id": origin, "channel": channel, "stage": event.stage, "repeat": repeat,
+                     "responsible_id": responsible, "responsible_reason": responsible_reason,
+                     "phone": contact["phone"], "email": contact["email"]}
+
+    # Where the communication lives: a new lead/deal, the open one (attach), or a contact for a lone activity.
+    owner_type, owner_ref, owner_title = None, None, ""
+    if attach:
+        owner_type, owner_ref = lookup.open_entity["type"], str(lookup.open_entity["id"])
+        action, summary["attached_to"] = "attach", dict(lookup.open_entity)
     else:
-        entity = "lead"
-        lead_fields = {"TITLE": title[:255], "NAME": name, "PHONE": phone_multifield(phone),
-                       "EMAIL": email_multifield(email), "OPENED": "Y", **common}
-        commands["lead"] = ("crm.lead.add", {"fields": lead_fields, "params": {"REGISTER_SONET_EVENT": "Y"}})
-    return Plan(action="create", entity=entity, commands=commands, summary={
-        "entity": entity, "title": title[:255], "responsible_id": responsible, "phone": phone, "email": email,
-        "source_id": common["SOURCE_ID"], "origin_id": origin,
-    })
+        action = "create"
+    if not attach and want_entity:
+        title = _title(options, entity, facts, lang, f"{w['chat_title'] if channel == 'chats' else w['offline_title']}"
+                       f" {w['from_site']} {_text((event.payload or {}).get('site_domain_name'))}".strip())
+        fields = {"TITLE": title, "SOURCE_ID": source_id, "SOURCE_DESCRIPTION": source_text, **marker}
+        if responsible:
+            fields["ASSIGNED_BY_ID"] = responsible
+        if not as_timeline:
+            fields["COMMENTS"] = content_of(event, contact, lang, as_html=True)
+        for key in _UTM_KEYS:
+            if _text((event.payload or {}).get(key)):
+                fields[key.upper()] = _text(event.payload[key])
+        if entity == "lead":
+            fields.update({"NAME": contact["name"] or w["no_name"], "PHONE": phone_multifield(contact["phone"]),
+                           "EMAIL": email_multifield(contact["email"]), "OPENED": "Y"})
+            if repeat and _others(lookup).get("CONTACT"):
+                fields["CONTACT_ID"] = int(_others(lookup)["CONTACT"][0])
+            fields.update(mapped.get("lead") or {})
+        else:
+            category = lead_deal.get("category_id")
+            if category is None:
+                category = main.get("deal_category_id") or 0
+            fields["CATEGORY_ID"] = int(category)
+            stage = lead_deal.get("stage_id") or main.get("deal_stage_id")
+            if stage:
+                fields["STAGE_ID"] = stage
+            contact_id = (_others(lookup).get("CONTACT") or [None])[0] if repeat else None
+            if contact_id:
+                fields["CONTACT_ID"] = int(contact_id)
+            elif contact["name"] or has_contact:
+                commands["contact"] = ("crm.contact.add", {"fields": _contact_fields(contact, w, source_id,
+                                                                                     responsible, marker, mapped)})
+                fields["CONTACT_ID"] = "$result[contact]"
+            fields.update(mapped.get("deal") or {})
+        commands[entity] = (f"crm.{entity}.add", {"fields": fields, "params": {"REGISTER_SONET_EVENT": "Y"}})
+        owner_type, owner_ref, owner_title = entity, f"$result[{entity}]", title
+    elif not attach:  # a lone activity: bind it to the person (existing contact or lead), or a new contact
+        dup = _others(lookup)
+        if repeat and dup.get("CONTACT"):
+            owner_type, owner_ref = "contact", str(dup["CONTACT"][0])
+        elif repeat and dup.get("LEAD"):
+            owner_type, owner_ref = "lead", str(dup["LEAD"][0])
+        else:
+            commands["contact"] = ("crm.contact.add", {"fields": _contact_fields(contact, w, source_id, responsible,
+                                                                                 marker, mapped)})
+            owner_type, owner_ref = "contact", "$result[contact]"
+    summary["entity"] = owner_type
+
+    content_plain = content_of(event, contact, lang, as_html=False)
+    if want_activity or attach:
+        subject = _title(options, "activity", facts, lang, f"{w['chat'] if channel == 'chats' else w['request']}"
+                                                            f" №{event.external_id}")
+        communication = contact["phone"] or contact["email"] or contact["name"] or origin
+        activity = {"OWNER_TYPE_ID": OWNER_TYPE[owner_type], "OWNER_ID": owner_ref, "TYPE_ID": ACTIVITY_TYPE_MEETING,
+                    "DIRECTION": 1, "SUBJECT": subject, "COMPLETED": "N", "PRIORITY": 2,
+                    "COMMUNICATIONS": [{"VALUE": communication, "ENTITY_ID": owner_ref,
+                                        "ENTITY_TYPE_ID": OWNER_TYPE[owner_type]}],
+                    "DESCRIPTION": content_plain, "DESCRIPTION_TYPE": 1, **marker}
+        if event.occurred_at:
+            activity["START_TIME"] = event.occurred_at.isoformat()
+        if responsible:
+            activity["RESPONSIBLE_ID"] = responsible
+        commands["activity"] = ("crm.activity.add", {"fields": activity})
+        owner_title = owner_title or subject
+    if as_timeline and owner_type in ("lead", "deal", "contact") and not (attach and not want_entity and
+                                                                          "activity" in commands):
+        commands["comment"] = ("crm.timeline.comment.add", {"fields": {
+            "ENTITY_ID": owner_ref, "ENTITY_TYPE": owner_type, "COMMENT": content_plain}})
+    if options.get("notify") and responsible:
+        what = (f"{w['attached']} {w['entity'].get(owner_type, '')}" if attach
+                else w["new"].get(owner_type if want_entity else "activity", ""))
+        link = _link(lookup, owner_type, owner_ref)
+        message = f"{what}: [URL={link}]{owner_title or origin}[/URL]"
+        commands["notify"] = ("im.notify.system.add", {"USER_ID": responsible, "MESSAGE": message,
+                                                       "MESSAGE_OUT": f"{what}: {owner_title} {link}",
+                                                       "TAG": notify_tag(origin)})
+    summary["parts"] = list(commands)
+    summary["title"] = owner_title
+    commands = resume(commands, done)
+    if not commands:
+        return Plan(action="exists", reason="already_created", summary={"existing": done, "origin_id": origin})
+    return Plan(action=action, entity=owner_type, commands=commands, summary=summary)
+
+
+def _contact_fields(contact: dict, w: dict, source_id: str, responsible: int | None, marker: dict,
+                    mapped: dict) -> dict:
+    fields = {"NAME": contact["name"] or w["no_name"], "PHONE": phone_multifield(contact["phone"]),
+              "EMAIL": email_multifield(contact["email"]), "SOURCE_ID": source_id, **marker}
+    if responsible:
+        fields["ASSIGNED_BY_ID"] = responsible
+    fields.update(mapped.get("contact") or {})
+    return fields
+
+
+def _substitute(value, done: dict):
+    if isinstance(value, str):
+        return _REF_RE.sub(lambda m: str(done[m.group(1)]) if m.group(1) in done else m.group(0), value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, done) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, done) for v in value]
+    return value
+
+
+def resume(commands: dict, done: dict) -> dict:
+    """Drop commands whose part is already written and put its id where later commands refer to it."""
+    out = {}
+    for key, (method, params) in commands.items():
+        if key in done:
+            continue
+        out[key] = (method, _substitute(params, done))
+    return out
 
 
 def plan_event(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") -> Plan:
-    """Route an event to its channel's planner; anything else is skipped with the reason."""
-    main = settings.get("main") or {}
-    if not main.get("active"):
-        return Plan(action="skip", reason="main_inactive")
-    if event.kind == "offline_message":
-        if not (settings.get("offline") or {}).get("active", True):
-            return Plan(action="skip", reason="channel_inactive")
-        if event.stage != "arrived":
-            return Plan(action="skip", reason="wrong_stage")
-        return plan_offline_request(event, settings, lookup, lang)
-    return Plan(action="skip", reason="kind_not_supported")
+    """Kept for callers of the first planner: the same as `plan`."""
+    return plan(event, settings, lookup, lang)
