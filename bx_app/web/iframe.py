@@ -14,6 +14,7 @@ from bx_app.extensions import csrf, db
 from bx_app.installation import InstallRejected, StaticToken
 from bx_app.models import Portal
 from bx_app.models.account import PortalStatus
+from bx_app.uis_accounts import notification_templates
 from bx_app.web import app_session
 from bx_app.web.install import frame_for
 
@@ -113,6 +114,7 @@ def home():
         "app/home.html", portal=portal, credential=credential,
         hook_url=current_app.config["PUBLIC_URL"] + "/hooks/uis/" + credential.hook_token if credential else None,
         b24_js_url=current_app.config["B24_JS_URL"], PortalStatus=PortalStatus,
+        notifications=notification_templates(),
     ))
     return frame_for(response, portal_origin(portal))
 

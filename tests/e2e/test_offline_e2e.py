@@ -20,7 +20,7 @@ from tests.e2e.portal_steps import (
 def test_I2_marketplace_install_then_claim_then_request_becomes_one_lead(stack, page):
     stack.portal_control({"reset": True})
     frame = install_and_open(stack, page, "offline")
-    hook_url = frame.inner_text("#hook-url").strip()
+    hook_url = frame.input_value("#hook-url").strip()
     link = claim_link(stack.last_install_page)
 
     # I2: the install window's link leads to the UIS side; sign in, confirm, the credential is ours.
