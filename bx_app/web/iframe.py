@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 
 from bx_app import installation
@@ -16,7 +16,7 @@ from bx_app.models import Portal
 from bx_app.models.account import PortalStatus
 from bx_app.uis_accounts import notification_templates
 from bx_app.web import app_session
-from bx_app.web.install import frame_for
+from bx_app.web.install import frame_for, rejection_page, verified_portal_post
 
 log = logging.getLogger(__name__)
 bp = Blueprint("iframe", __name__)
@@ -70,13 +70,9 @@ def _who_is_opening(portal: Portal, auth_id: str) -> tuple[int | None, bool, str
 @bp.post("/app")
 @csrf.exempt
 def open_from_portal():
-    auth = None
     try:
-        auth = installation.parse_iframe_post(request.args, request.form)
-        g.portal_lang = auth.lang
+        auth, info = verified_portal_post()
         config = current_app.config
-        installation.portal_endpoint(auth.domain, auth.secure, config["B24_ALLOW_INSECURE_PORTALS"])
-        info = installation.verify_portal_auth(auth, config)
         portal = Portal.query.filter_by(member_id=auth.member_id).one_or_none()
         try:
             if portal is None or portal.status == PortalStatus.UNINSTALLED:
@@ -98,11 +94,7 @@ def open_from_portal():
         response = redirect(url_for("iframe.home", _s=token))
         return frame_for(response, portal_origin(portal))
     except InstallRejected as exc:
-        log.warning("app open refused member_id=%s: %s", request.form.get("member_id"), exc.reason)
-        origin = ("https://" if auth.secure else "http://") + auth.domain if auth else None
-        response = current_app.make_response((render_template(
-            "error.html", code=exc.status, title=_("Доступ отклонён"), reason=exc.reason), exc.status))
-        return frame_for(response, origin)
+        return rejection_page(exc, _("Доступ отклонён"))
 
 
 @bp.get("/app")

@@ -5,6 +5,7 @@ import contextlib
 import logging
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
+from flask_babel import gettext as _
 from itsdangerous import URLSafeTimedSerializer
 
 from bx_app import installation
@@ -37,6 +38,25 @@ def _portal_origin(auth: installation.PortalAuth | None) -> str | None:
     return ("https://" if auth.secure else "http://") + auth.domain
 
 
+def verified_portal_post() -> tuple[installation.PortalAuth, dict]:
+    """Parse and verify the portal's iframe POST (installer or app); raises InstallRejected."""
+    auth = installation.parse_iframe_post(request.args, request.form)
+    g.portal_lang = auth.lang
+    g.portal_auth = auth
+    config = current_app.config
+    installation.portal_endpoint(auth.domain, auth.secure, config["B24_ALLOW_INSECURE_PORTALS"])
+    return auth, installation.verify_portal_auth(auth, config)
+
+
+def rejection_page(exc: InstallRejected, title: str):
+    """The 4xx page for a refused portal POST, frameable by the portal that sent it."""
+    log.warning("%s %s refused member_id=%s: %s", request.method, request.path, request.form.get("member_id"),
+                exc.reason)
+    response = current_app.make_response((render_template(
+        "error.html", code=exc.status, title=title, reason=exc.reason), exc.status))
+    return frame_for(response, _portal_origin(g.get("portal_auth")))
+
+
 def _is_event_post() -> bool:
     return bool(request.form.get("event")) and "auth[member_id]" in request.form
 
@@ -46,14 +66,9 @@ def _is_event_post() -> bool:
 def install():
     if _is_event_post():
         return _install_event()
-    auth = None
     try:
-        auth = installation.parse_iframe_post(request.args, request.form)
-        g.portal_lang = auth.lang
-        config = current_app.config
-        installation.portal_endpoint(auth.domain, auth.secure, config["B24_ALLOW_INSECURE_PORTALS"])
-        info = installation.verify_portal_auth(auth, config)
-        portal = installation.upsert_installed_portal(auth, info, config)
+        auth, info = verified_portal_post()
+        portal = installation.upsert_installed_portal(auth, info, current_app.config)
         bind_error = None
         try:
             installation.ensure_uninstall_handler(portal, auth.access_token, events_url())
@@ -71,10 +86,7 @@ def install():
         ))
         return frame_for(response, _portal_origin(auth))
     except InstallRejected as exc:
-        log.warning("install refused member_id=%s: %s", request.form.get("member_id"), exc.reason)
-        response = current_app.make_response((render_template(
-            "error.html", code=exc.status, title="Установка отклонена", reason=exc.reason), exc.status))
-        return frame_for(response, _portal_origin(auth))
+        return rejection_page(exc, _("Установка отклонена"))
 
 
 def _install_event():
