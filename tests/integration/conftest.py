@@ -1,0 +1,110 @@
+"""The engine against the sandbox portal and UIS Data API, routed in-process (no sockets)."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import responses
+
+from bx_app import intake, processing
+from bx_app.extensions import db
+from bx_app.models import Credential, Event, Portal, UisAccount
+from bx_app.models.account import PortalStatus
+from bx_app.models.event import EventStatus
+from bx_app.models.timeutil import utcnow
+from bx_app.sandbox.portal import create_sandbox
+from bx_app.sandbox.uis import create_uis_app
+from bx_app.settings_store import load_settings, save_channel
+from tests.wsgi_bridge import mount
+
+UIS = "https://dataapi.uiscom.ru"
+PORTAL = "http://127.0.0.1:8081"
+OAUTH = "http://127.0.0.1:8090"
+
+
+class World:
+    def __init__(self, app, state, uis_app, credential_id, portal_id):
+        self.app, self.state, self.uis_app = app, state, uis_app
+        self.portal = state.portals[8081]
+        self.uis = uis_app.test_client()
+        self.credential_id, self.portal_id = credential_id, portal_id
+
+    # --- settings
+    def configure(self, channel: str, **options) -> None:
+        current = load_settings(self.credential_id)[channel]
+        current.update(options)
+        save_channel(self.credential_id, channel, current.pop("active", True), current)
+
+    # --- UIS side
+    def new_chat(self, **body) -> dict:
+        body.setdefault("messages", [{"source": "visitor", "text": "Здравствуйте"},
+                                     {"source": "operator", "text": "Добрый день!"}])
+        return self.uis.post("/control/chats", json=body).get_json()["row"]
+
+    def finish_chat(self, chat_id: int) -> dict:
+        return self.uis.post(f"/control/chats/{chat_id}/finish", json={}).get_json()["row"]
+
+    def record(self, kind: str, stage: str, row: dict, source: str = "poll") -> int:
+        external = str(row.get("id") or row.get("chat_id") or row.get("offline_message_id"))
+        return intake.record_event(self.credential_id, kind, stage, external, dict(row), source=source).event_id
+
+    def offline(self, n: int = 1, **fields) -> dict:
+        body = {"visitor_name": f"Сергей {n}", "visitor_phone_number": f"7916{n:07d}", "text": "Перезвоните", **fields}
+        return self.uis.post("/control/offline_messages", json=body).get_json()["row"]
+
+    # --- running
+    def run(self, *event_ids: int) -> dict:
+        return processing.process_group(self.portal_id, list(event_ids))
+
+    def drain_all(self, rounds: int = 30) -> None:
+        """Drain the pending set; retries scheduled for later run now (the clock of RQ is not ours)."""
+        for _ in range(rounds):
+            waiting = [e.id for e in Event.query.filter(Event.status.in_([EventStatus.NEW,
+                                                                           EventStatus.PROCESSING]))]
+            db.session.commit()
+            if not waiting:
+                return
+            for event_id in waiting:
+                intake.enqueue_event(event_id, self.portal_id)
+            processing.drain_portal(self.portal_id)
+
+    def event(self, event_id: int) -> Event:
+        db.session.expire_all()
+        return db.session.get(Event, event_id)
+
+    # --- Bitrix24 side
+    def crm(self, table: str) -> list[dict]:
+        return list(getattr(self.portal.crm, table).values())
+
+    def by_origin(self, table: str, origin: str) -> list[dict]:
+        return [r for r in self.crm(table) if r.get("ORIGIN_ID") == origin]
+
+    @property
+    def requests(self) -> int:
+        return self.portal.counters.rest_requests
+
+
+@pytest.fixture
+def world(app, monkeypatch):
+    app.config["B24_OAUTH_URL"] = f"{OAUTH}/oauth/token/"
+    monkeypatch.setattr(processing.time, "sleep", lambda s: None)
+    oauth_app, portal_apps, state = create_sandbox("http://localhost:8000", app.config["B24_CLIENT_ID"],
+                                                   app.config["B24_CLIENT_SECRET"], 8090, [8081])
+    portal_state = state.portals[8081]
+    portal_state.mark_installed()
+    tokens = state.token_response(state.issue_grant(portal_state, 1))
+    uis_app = create_uis_app()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mount(rsps, {UIS: uis_app, PORTAL: portal_apps[8081], OAUTH: oauth_app})
+        account = UisAccount(app_id=1103425, name="ООО «Пример»", data_api_token="sandbox-uis-token")
+        portal = Portal(member_id=tokens["member_id"], domain="127.0.0.1:8081",
+                        client_endpoint=tokens["client_endpoint"], access_token=tokens["access_token"],
+                        refresh_token=tokens["refresh_token"], expires_at=utcnow() + timedelta(hours=1),
+                        status=PortalStatus.INSTALLED, installer_user_id=1, rate_per_second=1000, bucket_size=1000)
+        credential = Credential(name="Пример", portal=portal, uis_account=account)
+        db.session.add_all([account, portal, credential])
+        db.session.commit()
+        world = World(app, state, uis_app, credential.id, portal.id)
+        save_channel(credential.id, "main", True, {"default_responsible_id": 1})
+        portal_state.bucket.enabled = False
+        yield world
