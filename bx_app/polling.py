@@ -1,4 +1,4 @@
-"""The pull path: read new offline requests from the UIS Data API per credential, from a stored cursor.
+"""The pull path: read new offline requests and chats from the UIS Data API per credential, from stored cursors.
 
 Streams (one PollCursor row each per credential):
 - `offline_messages`: requests by their receive time `date_time`, from the cursor minus an overlap (rows
@@ -7,6 +7,11 @@ Streams (one PollCursor row each per credential):
 - `offline_processed`: UIS has no push for "request processed" (seed O5), and a request can be processed
   days after it arrived — outside the arrival window. So requests seen but not yet processed (within
   PROCESSED_HORIZON) are re-read by id, and the ones that changed to `processed` become "processed" events.
+- `chats`: chats by start time `date_time` (the same overlap). Every chat row is a "started" event (UIS pushes
+  no chat start); a closed one (lost/succeed/refused) is also a "finished" event.
+- `chats_open`: chats started but not finished yet (within PROCESSED_HORIZON) are re-read by id; the closed
+  ones become "finished" events (the `chat_finished`/`lost_chat` pushes usually come first; the engine's
+  ORIGIN_ID makes a repeat harmless).
 The cursor only moves after a whole window was read and stored: a Data API error leaves it where it was,
 and the next poll reads the same window again.
 """
@@ -34,6 +39,9 @@ FIRST_LOOKBACK = timedelta(hours=1)
 PROCESSED_HORIZON = timedelta(days=14)
 STREAM_OFFLINE = "offline_messages"
 STREAM_OFFLINE_PROCESSED = "offline_processed"
+STREAM_CHATS = "chats"
+STREAM_CHATS_OPEN = "chats_open"
+CLOSED_CHAT = ("lost", "succeed", "refused")
 
 
 def account_now(timezone: str | None) -> datetime:
@@ -150,6 +158,67 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
     db.session.commit()
 
     counts["processed"] += _poll_processed(credential_id, account_id, client, now)
+    counts.update(_poll_chats(credential_id, account_id, client))
+    return counts
+
+
+def _record_chat(credential_id: int, row: dict, counts: dict) -> None:
+    """A chat row: its "started" stage always (a start is only seen here), "finished" once it is closed."""
+    stages = ["started"] + (["finished"] if row.get("status") in CLOSED_CHAT else [])
+    for stage in stages:
+        recorded = intake.record_event(credential_id, "chat", stage, str(row["id"]), dict(row), source="poll",
+                                       occurred_at=_occurred(row))
+        if recorded.created:
+            counts[f"chat_{stage}"] += 1
+            intake.enqueue_event(recorded.event_id)
+
+
+def _poll_chats(credential_id: int, account_id: int, client: DataApiClient) -> dict:
+    """Chats by start time from the cursor (with the overlap), then the chats still awaiting their finish."""
+    counts = {"chat_started": 0, "chat_finished": 0}
+    cursor = _cursor(credential_id, STREAM_CHATS)
+    account = db.session.get(UisAccount, account_id)
+    now = account_now(account.timezone)
+    start = (cursor.cursor_at - OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
+    db.session.commit()
+    try:
+        rows = client.get_chats(start, now)
+    except UisError as error:
+        _record_error(credential_id, account_id, STREAM_CHATS, error)
+        return counts
+    for row in rows:
+        if row.get("id") is not None:
+            _record_chat(credential_id, row, counts)
+    cursor = _cursor(credential_id, STREAM_CHATS)
+    cursor.cursor_at, cursor.last_run_at, cursor.last_error = now, utcnow(), None
+    db.session.commit()
+
+    # Awaiting finish: chats started (seen above or earlier) without a finished/lost stage yet.
+    horizon = utcnow() - PROCESSED_HORIZON
+    started = (Event.query.filter(Event.credential_id == credential_id, Event.kind == "chat",
+                                  Event.stage == "started", Event.created_at >= horizon)
+               .with_entities(Event.external_id, Event.occurred_at).all())
+    closed = {r.external_id for r in Event.query.filter(
+        Event.credential_id == credential_id, Event.kind == "chat", Event.stage.in_(("finished", "lost")),
+        Event.created_at >= horizon).with_entities(Event.external_id).all()}
+    waiting = [(ext, at) for ext, at in started if ext not in closed and ext.isdigit()]
+    db.session.commit()
+    if not waiting:
+        return counts
+    oldest = min((at for _, at in waiting if at), default=now - PROCESSED_HORIZON)
+    ids = [int(ext) for ext, _ in waiting]
+    try:
+        for chunk_start in range(0, len(ids), 500):
+            for row in client.get_chats(oldest - timedelta(minutes=1), now, filter={
+                    "field": "id", "operator": "in", "value": ids[chunk_start:chunk_start + 500]}):
+                if row.get("status") in CLOSED_CHAT and row.get("id") is not None:
+                    _record_chat(credential_id, row, counts)
+    except UisError as error:
+        _record_error(credential_id, account_id, STREAM_CHATS_OPEN, error)
+        return counts
+    cursor = _cursor(credential_id, STREAM_CHATS_OPEN)
+    cursor.cursor_at, cursor.last_run_at, cursor.last_error = now, utcnow(), None
+    db.session.commit()
     return counts
 
 

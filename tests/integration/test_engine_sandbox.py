@@ -183,3 +183,25 @@ def test_fault_storm_every_event_done_exactly_once(world):
     tags = [n["TAG"] for n in world.crm("notifications")]
     assert len(tags) == len(set(tags)) == 60
     assert world.portal.counters.faults_served > 0
+
+
+@pytest.mark.parametrize("create_on", ["start", "finish"])
+def test_C6_chats_polled_start_then_awaiting_finish(world, create_on):
+    from bx_app.models import Event
+    from bx_app.polling import poll_credential
+
+    world.configure("chats", create_on=create_on)
+    chat = world.new_chat(visitor_phone_number="79161112233")
+    counts = poll_credential(world.credential_id)
+    assert (counts["chat_started"], counts["chat_finished"]) == (1, 0)
+    world.drain_all()
+    world.finish_chat(chat["id"])
+    counts = poll_credential(world.credential_id)
+    assert counts["chat_finished"] == 1
+    assert poll_credential(world.credential_id)["chat_finished"] == 0  # nothing is recorded twice
+    world.drain_all()
+    stages = {e.stage: e.status for e in Event.query.filter_by(kind="chat")}
+    assert stages == {"started": "done" if create_on == "start" else "skipped",
+                      "finished": "done" if create_on == "finish" else "skipped"}
+    lead = world.by_origin("leads", f"chat:{chat['id']}")
+    assert len(lead) == 1 and "Здравствуйте" in lead[0]["COMMENTS"]
