@@ -1,63 +1,95 @@
-"""The settings window's tabs (both sides); for now the Main tab ("Главная")."""
+"""The settings window (both sides): Main tab with sync and employee matching, the chats and offline-request sections."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, request, url_for
+import logging
+
+from flask import Blueprint, abort, jsonify, redirect, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange, Regexp
 
-from bx_app import settings_store
-from bx_app.web.journal import choose_credential, render_for_viewer
+from bx_app import progress, reference_data, reference_sync, settings_forms, settings_store
+from bx_app.integration import event_fields as ef
+from bx_app.integration import field_mapping, titles
+from bx_app.integration.employees import b24_display_name
+from bx_app.integration.event_fields import facts_from_event
+from bx_app.integration.filters import evaluate
+from bx_app.integration.responsible import pick_responsible
+from bx_app.models import Event
+from bx_app.web.journal import NOTICES, choose_credential, render_for_viewer
 from bx_app.web.viewer import current_viewer
 
+log = logging.getLogger(__name__)
 bp = Blueprint("settings", __name__)
 
-# Standard Bitrix24 lead sources (crm.status.list ENTITY_ID=SOURCE); a portal may add its own (UC_…).
+# Standard Bitrix24 lead sources (crm.status.list ENTITY_ID=SOURCE) until the first sync brings the portal's own.
 STANDARD_SOURCES = ("WEBFORM", "CALLBACK", "CALL", "EMAIL", "WEB", "ADVERTISING", "PARTNER",
                     "RECOMMENDATION", "TRADE_SHOW", "RC_GENERATOR", "STORE", "OTHER")
-SOURCE_ID = Regexp(r"^[A-Za-z0-9_]+$", message=_l("Код источника: латинские буквы, цифры и «_», например WEBFORM."))
+SECTIONS = ("chats", "offline")
+PREVIEW_EVENTS = 20
+KIND_OF = {"chats": "chat", "offline": "offline_message"}
+STAGE_OF = {"start": "started", "finish": "finished", "arrived": "arrived", "processed": "processed"}
+
+NOTICES.update({
+    "sync_started": ("success", _l("Синхронизация запущена.")),
+    "sync_running": ("info", _l("Синхронизация уже выполняется.")),
+    "link_saved": ("success", _l("Сопоставление сотрудника сохранено.")),
+    "link_invalid": ("danger", _l("Такого сотрудника UIS или пользователя Bitrix24 нет в справочниках.")),
+})
+SYNC_STEP_WORDS = {
+    "bitrix": _l("Bitrix24: поля CRM, источники, воронки, режим CRM"),
+    "users": _l("Bitrix24: пользователи"),
+    "uis_employees": _l("UIS: сотрудники"),
+    "uis_channels": _l("UIS: каналы чатов"),
+    "uis_sites": _l("UIS: сайты"),
+    "matching": _l("Сопоставление сотрудников"),
+}
+REASON_WORDS = {
+    "no_last_name": _l("В профиле Bitrix24 не указана фамилия"),
+    "ambiguous": _l("Несколько пользователей с такими именем и фамилией"),
+    "inactive": _l("Пользователь Bitrix24 уволен или неактивен"),
+    "no_candidate": _l("Нет пользователя Bitrix24 с такими именем и фамилией"),
+    "user_missing": _l("Пользователь Bitrix24 удалён"),
+}
 
 
-class UserIdField(IntegerField):
-    """A Bitrix24 user id, with the parse error in the page's language."""
+def _lang() -> str:
+    return "en" if str(get_locale() or "ru").startswith("en") else "ru"
 
-    def process_formdata(self, valuelist):
+
+def reference_lists(credential_id: int) -> dict:
+    return {
+        "users": reference_data.b24_users(credential_id),
+        "sources": reference_data.sources(credential_id),
+        "pipelines": reference_data.pipelines(credential_id),
+        "channels": reference_data.uis_channels(credential_id),
+        "sites": reference_data.uis_sites(credential_id),
+        "b24_fields": reference_data.b24_fields(credential_id),
+        "crm_mode": reference_data.crm_mode(credential_id),
+        "employees": reference_data.uis_employees(credential_id),
+    }
+
+
+def _page(viewer, credential, template: str, status: int = 200, **context):
+    settings = settings_store.load_settings(credential.id)
+    context.setdefault("ref", reference_lists(credential.id))
+    return render_for_viewer(viewer, credential, template, status=status, main_active=settings["main"]["active"],
+                             credentials=viewer.credentials(), user_name=_user_namer(context["ref"]["users"]),
+                             **context)
+
+
+def _user_namer(users: list[dict]):
+    names = {int(u["ID"]): b24_display_name(u) for u in users}
+
+    def name(uid) -> str:
+        if uid in (None, ""):
+            return ""
         try:
-            super().process_formdata(valuelist)
-        except ValueError as exc:
-            raise ValueError(_("ID пользователя — целое число, например 1.")) from exc
+            return f"{names[int(uid)]} ({uid})"
+        except (KeyError, ValueError):
+            return f"#{uid}"
 
-
-class MainSettingsForm(FlaskForm):
-    """The Main tab: the master flag, the default responsible and the lead sources."""
-
-    active = BooleanField(_l("Интеграция активна"))
-    default_responsible_id = UserIdField(
-        _l("Ответственный по умолчанию (ID пользователя Bitrix24)"),
-        validators=[InputRequired(_l("Укажите ID пользователя Bitrix24.")),
-                    NumberRange(min=1, message=_l("ID пользователя — целое число больше нуля."))])
-    lead_source_offline = StringField(
-        _l("Источник (SOURCE_ID) для офлайн заявок"),
-        filters=[lambda v: v.strip() if isinstance(v, str) else v],
-        validators=[InputRequired(_l("Укажите источник.")), Length(max=50), SOURCE_ID])
-    lead_source_chats = StringField(
-        _l("Источник (SOURCE_ID) для чатов"),
-        filters=[lambda v: v.strip() if isinstance(v, str) else v],
-        validators=[InputRequired(_l("Укажите источник.")), Length(max=50), SOURCE_ID])
-
-    def fill_from(self, main: dict) -> None:
-        self.active.data = main["active"]
-        self.default_responsible_id.data = main["default_responsible_id"]
-        self.lead_source_offline.data = main["lead_source"]["offline"]
-        self.lead_source_chats.data = main["lead_source"]["chats"]
-
-    def options(self) -> dict:
-        return {
-            "default_responsible_id": self.default_responsible_id.data,
-            "lead_source": {"offline": self.lead_source_offline.data, "chats": self.lead_source_chats.data},
-        }
+    return name
 
 
 @bp.get("/settings")
@@ -72,15 +104,18 @@ def index(credential_id: int):
     return redirect(url_for("settings.main", credential_id=credential_id))
 
 
+# --- Main -----------------------------------------------------------------------------------------
 @bp.route("/settings/<int:credential_id>/main", methods=["GET", "POST"])
 def main(credential_id: int):
     viewer = current_viewer()
     credential = viewer.credential(credential_id)
-    form = MainSettingsForm()
+    ref = reference_lists(credential.id)
+    form = settings_forms.MainSettingsForm()
     status = 200
     if request.method == "POST":
         viewer.require_edit()
-        if form.validate_on_submit():
+        valid = form.validate_on_submit()
+        if valid and form.check_reference(ref["users"], ref["sources"], ref["pipelines"]):
             current = settings_store.load_channel(credential.id, "main")
             options = {**{k: v for k, v in current.items() if k != "active"}, **form.options()}
             settings_store.save_channel(credential.id, "main", form.active.data, options)
@@ -88,5 +123,150 @@ def main(credential_id: int):
         status = 400
     else:
         form.fill_from(settings_store.load_channel(credential.id, "main"))
-    return render_for_viewer(viewer, credential, "settings/main.html", status=status, active_tab="main",
-                             form=form, standard_sources=STANDARD_SOURCES)
+    task = progress.latest(reference_sync.scope_of(credential.id), reference_sync.TASK_KIND)
+    links = reference_data.employee_links(credential.id)
+    employees = [{"employee": e, "link": links.get(int(e["id"]))} for e in ref["employees"]]
+    return _page(viewer, credential, "settings/main.html", status=status, active_tab="main", form=form, ref=ref,
+                 standard_sources=STANDARD_SOURCES, task=task, last_sync=reference_data.last_sync(credential.id),
+                 step_words=SYNC_STEP_WORDS, reason_words=REASON_WORDS, employees=employees,
+                 link_form=settings_forms.CsrfForm())
+
+
+@bp.post("/settings/<int:credential_id>/sync")
+def start_sync(credential_id: int):
+    viewer = current_viewer()
+    credential = viewer.credential(credential_id)
+    viewer.require_edit()
+    if not settings_forms.CsrfForm().validate_on_submit():
+        abort(400)
+    running = progress.is_running(progress.latest(reference_sync.scope_of(credential.id), reference_sync.TASK_KIND))
+    try:
+        reference_sync.start_sync(credential.id)
+    except Exception:  # noqa: BLE001 - Redis or the queue is down: say so
+        log.exception("cannot start the sync of credential %s", credential.id)
+        return redirect(url_for("settings.main", credential_id=credential.id, notice="queue_down"))
+    return redirect(url_for("settings.main", credential_id=credential.id,
+                            notice="sync_running" if running else "sync_started", _anchor="sync"))
+
+
+@bp.get("/settings/<int:credential_id>/sync/<task_id>")
+def sync_state(credential_id: int, task_id: str):
+    credential = current_viewer().credential(credential_id)
+    task = progress.read(task_id)
+    if task is None or task["scope"] != reference_sync.scope_of(credential.id):
+        abort(404, description=_("Задача не найдена."))
+    step = task.get("message") or ""
+    return jsonify({**{k: task[k] for k in ("id", "state", "total", "done", "percent", "finished")},
+                    "step": str(SYNC_STEP_WORDS.get(step, step))})
+
+
+@bp.post("/settings/<int:credential_id>/employees")
+def link_employee(credential_id: int):
+    viewer = current_viewer()
+    credential = viewer.credential(credential_id)
+    viewer.require_edit()
+    if not settings_forms.CsrfForm().validate_on_submit():
+        abort(400)
+    try:
+        employee_id = int(request.form.get("uis_employee_id", ""))
+        raw_user = (request.form.get("b24_user_id") or "").strip()
+        user_id = int(raw_user) if raw_user else None
+    except ValueError:
+        return redirect(url_for("settings.main", credential_id=credential.id, notice="link_invalid"))
+    employees = {int(e["id"]) for e in reference_data.uis_employees(credential.id)}
+    users = {int(u["ID"]) for u in reference_data.b24_users(credential.id)}
+    if employee_id not in employees or (user_id is not None and user_id not in users):
+        return redirect(url_for("settings.main", credential_id=credential.id, notice="link_invalid",
+                                _anchor="employees"))
+    reference_sync.set_employee_link(credential.id, employee_id, user_id)
+    return redirect(url_for("settings.main", credential_id=credential.id, notice="link_saved", _anchor="employees"))
+
+
+# --- Chats and offline requests ----------------------------------------------------------------------
+@bp.route("/settings/<int:credential_id>/channels", methods=["GET"])
+def channels(credential_id: int):
+    current_viewer().credential(credential_id)
+    return redirect(url_for("settings.section", credential_id=credential_id, section="chats"))
+
+
+@bp.route("/settings/<int:credential_id>/channels/<section>", methods=["GET", "POST"])
+def section(credential_id: int, section: str):
+    if section not in SECTIONS:
+        abort(404)
+    viewer = current_viewer()
+    credential = viewer.credential(credential_id)
+    ref = reference_lists(credential.id)
+    form = settings_forms.CsrfForm()
+    errors: dict = {}
+    preview = None
+    status = 200
+    if request.method == "POST":
+        viewer.require_edit()
+        if not form.validate_on_submit():
+            abort(400, description=_("Форма устарела: откройте страницу заново."))
+        draft = settings_forms.channel_draft_from_form(request.form, section)
+        action = request.form.get("action") or "save"
+        active, options, errors = settings_forms.channel_options(draft, section, ref)
+        if action == "save":
+            if not errors:
+                settings_store.save_channel(credential.id, section, active, options)
+                return redirect(url_for("settings.section", credential_id=credential.id, section=section,
+                                        notice="saved"))
+            status = 400
+        elif action == "preview":
+            preview = preview_rows(credential.id, section, options, ref)
+        else:
+            draft = settings_forms.edit_channel_draft(draft, action)
+            errors = {}
+    else:
+        draft = settings_forms.channel_draft(settings_store.load_channel(credential.id, section), section)
+    catalog = ef.catalog_for(section)
+    return _page(viewer, credential, "settings/section.html", status=status, active_tab="channels", section=section,
+                 form=form, d=draft, errors=errors, ref=ref, preview=preview, catalog=catalog,
+                 operator_labels=ef.OPERATOR_LABELS, lang=_lang(), placeholders=titles.PLACEHOLDERS,
+                 mappable={e: field_mapping.mappable_fields(ref["b24_fields"], e) for e in field_mapping.ENTITIES},
+                 field_label=field_mapping.field_label, enum_items=field_mapping.enum_items,
+                 error_count=sum(len(v) for v in errors.values()))
+
+
+def preview_rows(credential_id: int, section: str, options: dict, ref: dict) -> list[dict]:
+    """What the (unsaved) options would do with the last events of this kind: the pure functions, no I/O."""
+    lang = _lang()
+    main = settings_store.load_channel(credential_id, "main")
+    active_ids = reference_data.active_user_ids(credential_id)
+    events = (Event.query.filter_by(credential_id=credential_id, kind=KIND_OF[section])
+              .order_by(Event.id.desc()).limit(PREVIEW_EVENTS).all())
+    rows = []
+    simple = ref.get("crm_mode") == 2
+    lead_or_deal = "deal" if simple or options["lead_deal"]["type"] == "deal" else "lead"
+    entity_words = {"lead": _("Лид"), "deal": _("Сделка"), "activity": _("Дело")}
+    for event in events:
+        facts = facts_from_event(event.kind, event.stage, event.payload or {}, event.occurred_at)
+        passed, why = evaluate(options.get("filter"), facts, lang)
+        notes = []
+        if section == "chats":
+            channels = options["channels"]
+            if channels["mode"] == "selected" and facts.get("channel_id") not in channels["ids"]:
+                passed, why = False, _("канал не выбран")
+            if not options["pass_without_contacts"] and not (facts["has_phone"] or facts["has_email"]):
+                notes.append(_("нет контактных данных: чат не передаётся"))
+                passed = False
+        if STAGE_OF.get(options["create_on"]) != event.stage:
+            notes.append(_("создание на другом этапе"))
+        employee_user = reference_data.employee_user_id(credential_id, facts.get("employee_id"))
+        default_id = options.get("default_responsible_id") or main.get("default_responsible_id")
+        uid, reason = pick_responsible(options["responsible_rules"], facts, employee_user, default_id, active_ids,
+                                       use_employee_match=options["use_employee_match"], lang=lang)
+        entities = []
+        if options["entity"] in ("lead_deal", "lead_deal_activity"):
+            entities.append(lead_or_deal)
+        if options["entity"] in ("activity", "lead_deal_activity"):
+            entities.append("activity")
+        main_entity = entities[0] if entities else "activity"
+        rows.append({
+            "event": event, "passed": passed, "why": why, "notes": notes, "responsible": uid,
+            "responsible_reason": reason, "entities": [entity_words[e] for e in entities],
+            "title": titles.render_title(options["title_template"].get(main_entity, ""), facts, lang),
+            "mapped": field_mapping.apply_rows(options["field_map"], facts, ref.get("b24_fields") or {}),
+        })
+    return rows
