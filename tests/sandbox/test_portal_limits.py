@@ -98,3 +98,34 @@ def test_reset_restores_a_fresh_portal(sandbox, token):
     state = sandbox.portal.get("/sandbox/state.json").get_json()
     assert state["leads"] == [] and state["installed"] is False and state["counters"]["rest_requests"] == 0
     assert sandbox.rest("profile", token).get_json()["error"] == "invalid_token"
+
+
+def test_delay_after_runs_the_call_then_holds_the_answer(sandbox, token, monkeypatch):
+    slept = []
+    monkeypatch.setattr("bx_app.sandbox.portal.rest.time.sleep", slept.append)
+    sandbox.control(faults=[{"error": "DELAY_AFTER", "method": "batch", "seconds": 5, "count": 1}])
+    assert sandbox.rest("profile", token).status_code == 200 and slept == []
+    answer = sandbox.rest("batch", token, cmd={"a": "crm.lead.add?fields[TITLE]=x&fields[ORIGIN_ID]=o1"})
+    assert answer.status_code == 200 and slept == [5.0]
+    state = sandbox.portal.get("/sandbox/state.json").get_json()
+    assert [lead["ORIGIN_ID"] for lead in state["leads"]] == ["o1"]  # the write happened before the delay
+    assert state["faults"] == []
+    sandbox.rest("batch", token, cmd={"a": "app.info"})
+    assert slept == [5.0]
+
+
+def test_notifications_sent_are_counted_per_tag_though_a_repeat_replaces(sandbox, token):
+    for _ in range(2):
+        sandbox.rest("im.notify.system.add", token, USER_ID=1, MESSAGE="hi", TAG="UIS|chat:1")
+    state = sandbox.portal.get("/sandbox/state.json").get_json()
+    assert len(state["notifications"]) == 1 and state["notifications_sent"] == {"UIS|chat:1": 2}
+
+
+def test_timeline_comments_are_listed_per_entity(sandbox, token):
+    lead = sandbox.rest("crm.lead.add", token, fields={"TITLE": "x"}).get_json()["result"]
+    for text in ("one", "two"):
+        sandbox.rest("crm.timeline.comment.add", token, fields={"ENTITY_ID": lead, "ENTITY_TYPE": "lead",
+                                                                 "COMMENT": text})
+    rows = sandbox.rest("crm.timeline.comment.list", token, filter={"ENTITY_ID": lead, "ENTITY_TYPE": "lead"})
+    assert [r["COMMENT"] for r in rows.get_json()["result"]] == ["one", "two"]
+    assert sandbox.rest("crm.timeline.comment.list", token, filter={}).status_code == 400

@@ -86,6 +86,7 @@ class CrmStore:
         self.activities: dict[int, dict] = {}
         self.comments: dict[int, dict] = {}
         self.notifications: dict[int, dict] = {}
+        self.notifications_sent: dict[str, int] = {}  # every im.notify add per TAG (a repeat replaces the notice)
         self.statuses = crm_catalog.seed_statuses()
         self._ids = {"lead": 1000, "deal": 2000, "contact": 3000, "activity": 18000, "comment": 8000,
                      "notification": 55000, "multifield": 5000, "status": 240}
@@ -377,6 +378,18 @@ class CrmStore:
         more = start + PAGE_SIZE < len(records)
         return ListReply(page, len(records), start + PAGE_SIZE if more else None)
 
+    def timeline_comment_list(self, params: dict) -> ListReply:
+        where = param(params, "filter") or {}
+        if not isinstance(where, dict) or not where.get("ENTITY_ID") or not where.get("ENTITY_TYPE"):
+            raise RestError(400, "INVALID_ARG_VALUE", "ENTITY_ID and ENTITY_TYPE are required in the filter")
+        entity_type, entity_id = str(where["ENTITY_TYPE"]).lower(), str(as_int(where["ENTITY_ID"]))
+        records = sorted((r for r in self.comments.values()
+                          if r["ENTITY_TYPE"] == entity_type and r["ENTITY_ID"] == entity_id), key=lambda r: int(r["ID"]))
+        start = as_int(param(params, "start", 0)) or 0
+        page = records[start:start + PAGE_SIZE]
+        more = start + PAGE_SIZE < len(records)
+        return ListReply(page, len(records), start + PAGE_SIZE if more else None)
+
     def timeline_comment_add(self, params: dict, user_id: int, now: float) -> int:
         fields = params.get("fields")  # lowercase only since crm 23.100.0
         if not isinstance(fields, dict):
@@ -408,6 +421,7 @@ class CrmStore:
         if target not in users or not users[target]["ACTIVE"]:
             return False
         tag = str(param(params, "TAG") or "")
+        self.notifications_sent[tag] = self.notifications_sent.get(tag, 0) + 1
         if tag:
             for old in [k for k, n in self.notifications.items() if n["TAG"] == tag]:
                 del self.notifications[old]
@@ -449,6 +463,7 @@ class CrmStore:
             "contacts": list(self.contacts.values()), "activities": list(self.activities.values()),
             "timeline_comments": list(self.comments.values()),
             "notifications": list(self.notifications.values()),
+            "notifications_sent": dict(self.notifications_sent),
             "statuses_added": [r for r in self.statuses if int(r["ID"]) > 240],
         }
 

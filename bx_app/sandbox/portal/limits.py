@@ -27,11 +27,16 @@ ERROR_CATALOG: dict[str, tuple[int, dict | str]] = {
     "HTTP_500": (500, "<html><body><h1>500 Internal Server Error</h1></body></html>"),
     "HTTP_502": (502, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
 }
+# Not an error: the call runs, then its HTTP answer is held back `seconds` (a client that dies meanwhile
+# never learns that the write happened).
+DELAY_AFTER = "DELAY_AFTER"
 ERROR_ALIASES = {"500": "INTERNAL_SERVER_ERROR", "http_500": "HTTP_500", "502": "HTTP_502", "503": "QUERY_LIMIT_EXCEEDED",
                  "429": "OPERATION_TIME_LIMIT"}
 
 
 def catalog_error(name: str) -> tuple[int, dict | str]:
+    if name == DELAY_AFTER:
+        return 200, {}
     key = ERROR_ALIASES.get(name, name)
     if key not in ERROR_CATALOG:
         raise ValueError(f"unknown error {name!r}; known: {sorted(ERROR_CATALOG)}")
@@ -75,11 +80,12 @@ class Fault:
     count: int | None = 1
     method: str | None = None
     probability: float | None = None
+    seconds: float = 0.0
     hits: int = 0
 
     def as_json(self) -> dict:
         return {"error": self.error, "count": self.count, "method": self.method,
-                "probability": self.probability, "hits": self.hits}
+                "probability": self.probability, "seconds": self.seconds, "hits": self.hits}
 
 
 class FaultPlan:
@@ -97,7 +103,8 @@ class FaultPlan:
         method = spec.get("method")
         fault = Fault(error=error, count=None if count is None else int(count),
                       method=method.lower() if method else None,
-                      probability=None if probability is None else float(probability))
+                      probability=None if probability is None else float(probability),
+                      seconds=float(spec.get("seconds") or 0))
         self.faults.append(fault)
         return fault
 
@@ -107,8 +114,19 @@ class FaultPlan:
     def strike(self, method: str, *, outer: bool) -> str | None:
         """The error to answer this call with, if a fault applies. Faults without a method hit only
         whole HTTP requests (`outer`); faults naming a method hit that method, in a batch too."""
+        fault = self._take(method, outer=outer, delay=False)
+        return fault.error if fault else None
+
+    def delay_after(self, method: str) -> float:
+        """Seconds to hold back the answer of this HTTP request after running it (a DELAY_AFTER fault)."""
+        fault = self._take(method, outer=True, delay=True)
+        return fault.seconds if fault else 0.0
+
+    def _take(self, method: str, *, outer: bool, delay: bool) -> Fault | None:
         method = method.lower()
         for fault in list(self.faults):
+            if (fault.error == DELAY_AFTER) != delay:
+                continue
             if fault.method is None and not outer:
                 continue
             if fault.method is not None and fault.method != method:
@@ -120,5 +138,5 @@ class FaultPlan:
                 fault.count -= 1
                 if fault.count <= 0:
                     self.faults.remove(fault)
-            return fault.error
+            return fault
         return None

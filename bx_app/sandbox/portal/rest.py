@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -102,7 +103,18 @@ def method_name(path: str) -> str:
 
 # --- the HTTP request -------------------------------------------------------------------------------
 def serve(state: SandboxState, portal: PortalState, name: str, params: dict) -> Answer:
-    """One HTTP request to /rest/<name>: counted, limited, faulted, authenticated, run."""
+    """One HTTP request to /rest/<name>: counted, limited, faulted, authenticated, run (its answer maybe delayed)."""
+    answer = _serve(state, portal, name, params)
+    with state.lock:
+        delay = portal.faults.delay_after(name) if answer.status == 200 else 0.0
+        if delay:
+            portal.counters.faults_served += 1
+    if delay:
+        time.sleep(delay)  # outside the lock: the portal keeps serving others meanwhile
+    return answer
+
+
+def _serve(state: SandboxState, portal: PortalState, name: str, params: dict) -> Answer:
     start = state.now()
     with state.lock:
         portal.counters.rest_requests += 1
@@ -408,6 +420,7 @@ for _entity in ("lead", "deal", "contact"):
 method("crm.duplicate.findbycomm", "crm")(lambda c, p: c.portal.crm.find_by_comm(p))
 method("crm.activity.add", "crm")(lambda c, p: c.portal.crm.activity_add(p, c.user_id, c.now))
 method("crm.activity.list", "crm")(lambda c, p: c.portal.crm.activity_list(p))
+method("crm.timeline.comment.list", "crm")(lambda c, p: c.portal.crm.timeline_comment_list(p))
 method("crm.timeline.comment.add", "crm")(lambda c, p: c.portal.crm.timeline_comment_add(p, c.user_id, c.now))
 method("crm.status.list", "crm")(lambda c, p: c.portal.crm.status_list(p))
 method("crm.status.add", "crm")(lambda c, p: c.portal.crm.status_add(p))
