@@ -121,10 +121,18 @@ def poll_credential(credential_id: int) -> dict:
     return poll(credential_id)
 
 
+def sync_all_credentials() -> int:
+    """Every 30 minutes: refresh each credential's reference data (users, fields, employees, channels)."""
+    from bx_app.sync_jobs import sync_all_credentials as sync_all
+
+    return sync_all()
+
+
 def periodic_jobs(poll_seconds: int, sweep_seconds: int = 30):
     """(function, queue, options) for the worker's CronScheduler."""
     return [
         (poll_all, QUEUE_DEFAULT, {"interval": max(5, poll_seconds), "job_timeout": 120}),
         (sweep_stranded, QUEUE_DEFAULT, {"interval": max(2, sweep_seconds), "job_timeout": 120}),
         (keep_tokens_alive, QUEUE_DEFAULT, {"interval": 6 * 3600, "job_timeout": 600}),
+        (sync_all_credentials, QUEUE_SYNC, {"interval": 1800, "job_timeout": 600}),
     ]

@@ -57,6 +57,16 @@ def rejection_page(exc: InstallRejected, title: str):
     return frame_for(response, _portal_origin(g.get("portal_auth")))
 
 
+def start_reference_sync(credential_id: int) -> None:
+    """After an install, read the portal's users, fields and pipelines (M1) in the background."""
+    try:
+        from bx_app.sync_jobs import sync_after_install
+
+        sync_after_install(credential_id)
+    except Exception:  # noqa: BLE001 - the schedule and the Main tab's button catch up later
+        log.warning("could not queue the reference sync of credential %s", credential_id, exc_info=True)
+
+
 def _is_event_post() -> bool:
     return bool(request.form.get("event")) and "auth[member_id]" in request.form
 
@@ -75,6 +85,7 @@ def install():
         except Exception as exc:  # noqa: BLE001 - shown on the page, install still completes
             bind_error = str(exc)
         credential = portal.credential
+        start_reference_sync(credential.id)
         claim_link = None
         if credential.uis_account_id is None:
             claim = installation.new_install_claim(credential)

@@ -17,7 +17,7 @@ from bx_app.models import UisAccount
 from bx_app.models.account import PortalStatus
 from bx_app.uis_accounts import ClaimRefused, ConnectRefused, SignInRefused
 from bx_app.web import b24_oauth
-from bx_app.web.install import claim_serializer
+from bx_app.web.install import claim_serializer, start_reference_sync
 from bx_app.web.viewer import current_viewer
 
 bp = Blueprint("uis_side", __name__, url_prefix="/uis")
@@ -225,6 +225,7 @@ def _complete_connect(state: dict, tokens, error_reason: str | None):
     except ConnectRefused as exc:
         flash(exc.message, "danger")
         return back
+    start_reference_sync(credential.id)
     flash(_("Портал %(domain)s подключён: учётные данные «%(name)s».", domain=credential.portal.domain,
             name=credential.name), "success")
     return redirect(url_for("uis_side.credentials", connected=credential.id))
@@ -250,6 +251,7 @@ def claim(token: str):
         form = ConfirmForm()
         if request.method == "POST" and form.validate_on_submit():
             uis_accounts.attach_claim(claim_row, credential, account)
+            start_reference_sync(credential.id)  # now the UIS side (employees, channels) can be read too
             session.pop(CLAIM_SESSION_KEY, None)
             flash(_("Учётные данные «%(name)s» (%(domain)s) привязаны к аккаунту %(account)s.",
                     name=credential.name, domain=credential.portal.domain, account=account.name), "success")
