@@ -118,6 +118,26 @@ def enqueue_event(event_id: int, portal_id: int | None = None) -> bool:
     return True
 
 
+def requeue_events(portal_id: int, event_ids: list[int]) -> int:
+    """Put events that are still "new" (a due retry, a deferred stage) back into the portal's pending set."""
+    ids = [row.id for row in Event.query.filter(Event.id.in_(event_ids), Event.status == EventStatus.NEW)
+           .with_entities(Event.id)]
+    db.session.commit()
+    if not ids:
+        return 0
+    redis = redis_connection(current_app.config["REDIS_URL"])
+    now = time.time()
+    pipe = redis.pipeline(transaction=False)
+    pipe.zadd(pending_key(portal_id), {str(i): now for i in ids}, nx=True)
+    pipe.set(drain_flag(portal_id), "1", nx=True, ex=DRAIN_FLAG_SECONDS)
+    _, started = pipe.execute()
+    if started:
+        start_drain(portal_id)
+    Event.query.filter(Event.id.in_(ids)).update({"enqueued_at": utcnow()}, synchronize_session=False)
+    db.session.commit()
+    return len(ids)
+
+
 def start_drain(portal_id: int) -> None:
     from bx_app import jobs
 
@@ -145,9 +165,10 @@ def sweep_stranded() -> int:
     """Queue rows that never reached Redis, and rows left "processing" by a killed worker."""
     now = utcnow()
     stuck_after = timedelta(seconds=current_app.config["EVENT_LOCK_SECONDS"])
+    # A row older than the event lock cannot be in the middle of its intake either.
     stranded = Event.query.filter(
         Event.status == EventStatus.NEW,
-        Event.created_at < now - STRANDED_AFTER,
+        Event.created_at < now - min(STRANDED_AFTER, stuck_after),
         (Event.enqueued_at.is_(None)) | (Event.enqueued_at < now - stuck_after),
     ).with_entities(Event.id).limit(1000).all()
     stuck = Event.query.filter(

@@ -86,10 +86,19 @@ def keep_tokens_alive() -> int:
 
 
 @in_app_context
-def process_event(event_id: int) -> str:
-    from bx_app.processing import process_event as process
+def process_event(event_id: int) -> bool:
+    """Jobs queued by older releases: the event joins its portal's pending set like any other."""
+    from bx_app.intake import enqueue_event
 
-    return process(event_id)
+    return enqueue_event(event_id)
+
+
+@in_app_context
+def requeue_events(portal_id: int, event_ids: list[int]) -> int:
+    """Retries that are due: back into the portal's pending set, coalesced with the rest by its drain."""
+    from bx_app.intake import requeue_events as requeue
+
+    return requeue(portal_id, event_ids)
 
 
 @in_app_context

@@ -28,8 +28,10 @@ from bx_app.integration.planner import (
     Lookup,
     Needs,
     Plan,
+    final_transcript_wanted,
     gate,
     lookup_needs,
+    origin_id,
     plan,
     resume,
 )
@@ -69,6 +71,7 @@ class Work:
     found: dict = field(default_factory=dict)   # what the lookup batch read for this event
     plan: Plan | None = None
     status: str | None = None                   # set once the event's fate is decided
+    start: dict | None = None                   # a chat's finish when created at start: {"type", "id"} to comment on
 
 
 def _load_settings(credential_id: int) -> dict:
@@ -136,6 +139,10 @@ def process_event(event_id: int) -> str:
     return process_group(portal_id, [event_id]).get(event_id, "locked")
 
 
+# Retries decided while a group is processed, by delay: scheduled together when the group ends.
+_retries: dict[int, list[int]] = {}
+
+
 def process_group(portal_id: int, event_ids: list[int], naive: bool = False) -> dict[int, str]:
     """Process some events of one portal together: their lookups and writes share Bitrix24 batches."""
     redis = redis_connection()
@@ -147,6 +154,7 @@ def process_group(portal_id: int, event_ids: list[int], naive: bool = False) -> 
             locks.append(lock)
             mine.append(event_id)
     statuses: dict[int, str] = {}
+    _retries.clear()
     try:
         works = _prepare(portal_id, mine, statuses)
         if works:
@@ -154,10 +162,27 @@ def process_group(portal_id: int, event_ids: list[int], naive: bool = False) -> 
             for work in works:
                 statuses[work.event_id] = work.status or "retry"
     finally:
+        _schedule_requeues(portal_id)
         for lock in locks:
             with contextlib.suppress(Exception):  # an expired lock is fine to lose
                 lock.release()
     return statuses
+
+
+def _schedule_requeues(portal_id: int) -> None:
+    """One delayed `requeue_events` job per delay: retried events go back to the portal's pending set,
+    where the drain coalesces them with the rest (never one job per event). If Redis refuses, the rows'
+    `enqueued_at` (set to when they are due) lets the sweeper queue them."""
+    by_delay = dict(_retries)
+    _retries.clear()
+    for delay, ids in sorted(by_delay.items()):
+        try:
+            from bx_app import jobs
+
+            jobs.queue(jobs.QUEUE_EVENTS).enqueue_in(timedelta(seconds=delay), "bx_app.jobs.requeue_events",
+                                                     portal_id, ids, result_ttl=60, failure_ttl=86400)
+        except Exception as exc:  # noqa: BLE001 - the sweeper picks the rows up
+            log.warning("cannot schedule the retry of events %s: %s", ids, exc)
 
 
 # --- before Bitrix24: gates, enrichment ------------------------------------------------------------
@@ -187,7 +212,8 @@ def _prepare(portal_id: int, event_ids: list[int], statuses: dict[int, str]) -> 
             _finish(event.id, EventStatus.SKIPPED, cheap.reason, result={"plan": cheap.summary})
             statuses[event.id] = EventStatus.SKIPPED
             live.remove(event)
-    ids = [e.id for e in live]
+    starts = _chat_starts(credential.id, live, settings, statuses)
+    ids = [e.id for e in live if e.id not in statuses]
     db.session.commit()
 
     for event_id in ids:
@@ -221,9 +247,66 @@ def _prepare(portal_id: int, event_ids: list[int], statuses: dict[int, str]) -> 
         event.attempts = (event.attempts or 0) + 1
         written = (event.result or {}).get("written")
         works.append(Work(event_id=event_id, facts=facts, attempts=event.attempts,
-                          written=dict(written) if isinstance(written, dict) else None))
+                          written=dict(written) if isinstance(written, dict) else None, start=starts.get(event_id)))
     db.session.commit()  # no transaction stays open across the Bitrix24 calls below
     return works
+
+
+# A chat's finish waits for its start this long between looks; with no start row at all, this many tries.
+START_WAIT_SECONDS = 3
+START_MISSING_ATTEMPTS = 5
+
+
+def _chat_starts(credential_id: int, events: list[Event], settings: dict, statuses: dict[int, str]) -> dict:
+    """Chat finishes that add the transcript to what the start created: {event id: {"type", "id"}}.
+
+    The stages of a chat keep their order: a finish whose start is still pending waits (deferred, no
+    attempt spent), one whose start created nothing is skipped, one whose start was never seen is retried a
+    few times (polling records the start of every chat it reads) and then skipped.
+    """
+    starts: dict[int, dict] = {}
+    for event in events:
+        if not final_transcript_wanted(_facts(event), settings):
+            continue
+        start = Event.query.filter_by(credential_id=credential_id, kind="chat", stage="started",
+                                      external_id=event.external_id).one_or_none()
+        work = Work(event_id=event.id, facts=_facts(event), attempts=(event.attempts or 0) + 1, written=None)
+        if start is None:
+            if (event.attempts or 0) >= START_MISSING_ATTEMPTS:
+                _finish(event.id, EventStatus.SKIPPED, "start_not_seen")
+                statuses[event.id] = EventStatus.SKIPPED
+            else:
+                event.attempts = (event.attempts or 0) + 1
+                statuses[event.id] = _schedule_retry(event.id, event.attempts, "waiting for the chat's start",
+                                                     START_WAIT_SECONDS)
+        elif start.status in (EventStatus.NEW, EventStatus.PROCESSING):
+            due = start.enqueued_at - utcnow() if start.enqueued_at and start.status == EventStatus.NEW else None
+            wait = START_WAIT_SECONDS + (max(0, int(due.total_seconds())) if due else 0)
+            _defer(work, min(wait, 3600), "waiting_for_start")
+            statuses[event.id] = "deferred"
+        else:
+            entity = _start_entity(start)
+            if entity is None:
+                _finish(event.id, EventStatus.SKIPPED, "start_not_created",
+                        result={"plan": {"start_status": start.status, "start_reason": start.reason}})
+                statuses[event.id] = EventStatus.SKIPPED
+            else:
+                starts[event.id] = entity
+    db.session.commit()
+    return starts
+
+
+def _start_entity(start: Event) -> dict | None:
+    """The lead/deal/contact a chat's start created or attached to, from its journal row."""
+    if start.status != EventStatus.DONE:
+        return None
+    result = start.result or {}
+    summary = result.get("plan") or {}
+    kinds = [summary.get("entity")] if summary.get("entity") in ("lead", "deal", "contact") else []
+    for kind in [*kinds, "lead", "deal", "contact"]:
+        if result.get(f"{kind}_id"):
+            return {"type": kind, "id": int(result[f"{kind}_id"])}
+    return None
 
 
 # --- Bitrix24: one shared lookup round, one shared write round ----------------------------------------
@@ -245,8 +328,20 @@ def _run(portal_id: int, works: list[Work], naive: bool = False) -> None:
         for work in works:
             _fail(work, "needs_reauth", str(exc))
         return
+    seen: set[str] = set()
     for work in works:
-        work.needs = lookup_needs(work.facts, settings, crm_mode or CRM_MODE_CLASSIC)
+        if work.start:  # only the entity's comments are read
+            work.needs = Needs(origin=origin_id(work.facts.kind, work.facts.external_id), phone=None, email=None,
+                               duplicates=False, open_entity=False, activity=False)
+        else:
+            work.needs = lookup_needs(work.facts, settings, crm_mode or CRM_MODE_CLASSIC)
+        # Two stages of one communication in one group ("finished" and "lost" of a chat) would both see
+        # nothing created yet: the later one waits for the next round, where it finds the first's entity.
+        key = work.needs.origin + (":transcript" if work.start else "")
+        if key in seen:
+            _defer(work, 1, "same_communication")
+        seen.add(key)
+    works = [w for w in works if not w.status]
     crm_mode = _lookup(reader, works, crm_mode, naive)
     if crm_mode is not None and crm_mode != portal.crm_mode:
         Portal.query.filter_by(id=portal_id).update({"crm_mode": crm_mode})
@@ -261,7 +356,7 @@ def _run(portal_id: int, works: list[Work], naive: bool = False) -> None:
                         written=work.written, fallback_responsible_id=installer,
                         employee_user_id=_employee_user(reference, credential_id, work.facts),
                         active_user_ids=reference.get("active"), b24_fields=reference.get("fields") or {},
-                        portal_url=portal_url)
+                        portal_url=portal_url, start_entity=work.start, comments=work.found.get("comments"))
         try:
             work.plan = plan(work.facts, settings, lookup, lang)
         except Exception as exc:  # noqa: BLE001 - one event's bad data never stops the others
@@ -300,6 +395,10 @@ def _origin_commands(works: list[Work]) -> list[tuple[dict, list[Work]]]:
 def _event_lookup_commands(work: Work) -> dict:
     needs, tag = work.needs, f"e{work.event_id}"
     commands = {}
+    if work.start:
+        commands[f"{tag}_tc"] = ("crm.timeline.comment.list", {
+            "filter": {"ENTITY_ID": int(work.start["id"]), "ENTITY_TYPE": work.start["type"]},
+            "select": ["ID", "COMMENT"], "order": {"ID": "DESC"}})
     for comm, value in (("phone", needs.phone), ("email", needs.email)):
         if not value or not needs.duplicates:
             continue
@@ -374,8 +473,11 @@ def _lookup(client, works: list[Work], crm_mode: int | None, naive: bool) -> int
                     row = rows[0]
                     open_entity = {"type": entity, "id": int(row["ID"]),
                                    "responsible_id": int(row["ASSIGNED_BY_ID"]) if row.get("ASSIGNED_BY_ID") else None}
+        comments = results.get(f"{tag}_tc")
         work.found = {"existing": by_origin.get(work.needs.origin, {}), "duplicates": duplicates,
-                      "open": open_entity}
+                      "open": open_entity,
+                      "comments": [row.get("COMMENT") for row in comments if isinstance(row, dict)]
+                      if isinstance(comments, list) else None}
     return crm_mode
 
 
@@ -535,20 +637,29 @@ def _schedule_retry(event_id: int, attempts: int, reason: str, delay: int = 0) -
         _finish(event_id, EventStatus.FAILED, "gave_up", error=reason)
         return EventStatus.FAILED
     delay = max(delay, RETRY_DELAYS[min(attempts - 1, len(RETRY_DELAYS) - 1)])
+    _requeue_later(event_id, delay, reason, "retry_scheduled")
+    return "retry"
+
+
+def _requeue_later(event_id: int, delay: int, error: str | None, reason: str) -> None:
+    """Back to "new", due in `delay` seconds (the group's end schedules it; the sweeper is the safety net)."""
     event = db.session.get(Event, event_id)
     event.status = EventStatus.NEW
-    event.last_error = reason[:4000]
-    event.reason = "retry_scheduled"
+    if error is not None:
+        event.last_error = error[:4000]
+    event.reason = reason
+    event.enqueued_at = utcnow() + timedelta(seconds=delay)
     db.session.commit()
-    try:
-        from bx_app import jobs
+    _retries.setdefault(int(delay), []).append(event_id)
 
-        jobs.queue(jobs.QUEUE_EVENTS).enqueue_in(timedelta(seconds=delay), "bx_app.jobs.process_event", event_id)
-        Event.query.filter_by(id=event_id).update({"enqueued_at": utcnow() + timedelta(seconds=delay)})
-        db.session.commit()
-    except Exception as exc:  # noqa: BLE001 - the sweeper picks the row up
-        log.warning("cannot schedule retry of event %s: %s", event_id, exc)
-    return "retry"
+
+def _defer(work: Work, delay: int, reason: str) -> None:
+    """Not now, and not a failure: the event waits (another stage of its chat first); no attempt is spent."""
+    if work.status:
+        return
+    Event.query.filter_by(id=work.event_id).update({"attempts": max(0, work.attempts - 1)})
+    _requeue_later(work.event_id, delay, None, reason)
+    work.status = "deferred"
 
 
 # How many events one drain job takes before letting other portals' jobs run, and how many share batches.

@@ -83,6 +83,8 @@ class Lookup:
     active_user_ids: frozenset | None = None     # None: not synced yet (no check)
     b24_fields: dict = field(default_factory=dict)  # {"lead": {...}, "deal": {...}, "contact": {...}}
     portal_url: str = ""
+    start_entity: dict | None = None  # a chat created at start: {"type", "id"} its finish comments on
+    comments: list | None = None      # that entity's timeline comments (the transcript's marker is looked for)
 
 
 @dataclass
@@ -114,6 +116,18 @@ def origin_id(kind: str, external_id: str) -> str:
 def notify_tag(origin: str) -> str:
     """One notification per communication: Bitrix24 replaces a notice with the same TAG, never adds a second."""
     return f"UIS|{origin}"
+
+
+def final_transcript_wanted(event: EventFacts, settings: dict) -> bool:
+    """C6 "on start": the chat's finish adds its whole transcript to what the start created (C9)."""
+    options = settings.get(CHANNEL_OF_KIND.get(event.kind, ""), {}) or {}
+    return (event.kind == "chat" and options.get("create_on") == "start"
+            and event.stage in STAGES["chats"]["finish"])
+
+
+def transcript_marker(event: EventFacts) -> str:
+    """The last line of the final transcript comment: a retry finds it and never adds a second one."""
+    return f"[{origin_id(event.kind, event.external_id)}:transcript]"
 
 
 def _words(lang: str) -> dict:
@@ -213,6 +227,8 @@ def gate(event: EventFacts, settings: dict, lang: str = "ru") -> Plan | None:
     if not options.get("active", False):
         return Plan(action="skip", reason="channel_inactive")
     wanted = STAGES[channel].get(options.get("create_on") or "", set())
+    if event.stage not in wanted and final_transcript_wanted(event, settings):
+        return None  # what the start created decides (its filters were applied then)
     if event.stage not in wanted:
         return Plan(action="skip", reason="wrong_stage", summary={"create_on": options.get("create_on")})
     if channel == "chats":
@@ -310,6 +326,8 @@ def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") ->
     skipped = gate(event, settings, lang)
     if skipped is not None:
         return skipped
+    if final_transcript_wanted(event, settings):
+        return plan_final_transcript(event, lookup, lang)
     channel = CHANNEL_OF_KIND[event.kind]
     options = settings.get(channel) or {}
     main = settings.get("main") or {}
@@ -442,6 +460,26 @@ def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") ->
     if not commands:
         return Plan(action="exists", reason="already_created", summary={"existing": done, "origin_id": origin})
     return Plan(action=action, entity=owner_type, commands=commands, summary=summary)
+
+
+def plan_final_transcript(event: EventFacts, lookup: Lookup, lang: str = "ru") -> Plan:
+    """The whole transcript as a timeline comment on the entity the chat's start created, once."""
+    origin = origin_id(event.kind, event.external_id)
+    start = lookup.start_entity
+    if not start or not start.get("id"):
+        return Plan(action="skip", reason="start_not_created", summary={"origin_id": origin})
+    marker = transcript_marker(event)
+    summary = {"origin_id": origin, "channel": "chats", "stage": event.stage, "entity": start["type"],
+               "attached_to": {"type": start["type"], "id": int(start["id"])}, "final_transcript": True}
+    if (lookup.written or {}).get("transcript") or any(marker in str(c) for c in lookup.comments or []):
+        return Plan(action="exists", reason="already_created",
+                    summary={**summary, "existing": {start["type"]: int(start["id"])}})
+    contact = contact_of(event)
+    body = content_of(event, contact, lang, as_html=False)
+    comment = {"fields": {"ENTITY_ID": int(start["id"]), "ENTITY_TYPE": start["type"], "COMMENT": f"{body}\n{marker}"}}
+    summary["parts"] = ["transcript"]
+    return Plan(action="attach", entity=start["type"], summary=summary,
+                commands={"transcript": ("crm.timeline.comment.add", comment)})
 
 
 def _contact_fields(contact: dict, w: dict, source_id: str, responsible: int | None, marker: dict,

@@ -20,8 +20,19 @@ def test_C6_chat_start_then_finish_creates_exactly_once_on_the_configured_stage(
     assert leads[0]["PHONE"][0]["VALUE"] == "+79161112233"
     creating, other = (started, finished) if create_on == "start" else (finished, started)
     assert world.event(creating).status == EventStatus.DONE and world.event(creating).result["lead_id"]
-    assert (world.event(other).status, world.event(other).reason) == (EventStatus.SKIPPED, "wrong_stage")
     assert "Добрый день!" in leads[0]["COMMENTS"]  # C9
+    comments = [c for c in world.crm("comments") if c["ENTITY_ID"] == str(leads[0]["ID"])]
+    if create_on == "finish":
+        assert (world.event(other).status, world.event(other).reason) == (EventStatus.SKIPPED, "wrong_stage")
+        assert comments == []
+    else:  # the finish adds the whole transcript to the lead created at start, once
+        assert world.event(other).status == EventStatus.DONE
+        assert str(world.event(other).result["lead_id"]) == str(leads[0]["ID"])
+        assert len(comments) == 1 and comments[0]["COMMENT"].endswith(f"[chat:{chat['id']}:transcript]")
+        again = world.record("chat", "lost", {"chat_id": chat["id"]}, source="push")
+        world.run(again)
+        assert world.event(again).reason == "already_created"
+        assert len([c for c in world.crm("comments") if c["ENTITY_ID"] == str(leads[0]["ID"])]) == 1
 
 
 @pytest.mark.parametrize("create_on", ["start", "finish"])
@@ -36,9 +47,16 @@ def test_C6_finish_processed_before_start_still_one_outcome(world, create_on):
     started = world.record("chat", "started", finished_row)
     lost = world.record("chat", "lost", {"chat_id": chat["id"]}, source="push")
     world.run(started, lost)
-    assert len(world.by_origin("leads", f"chat:{chat['id']}")) == 1
+    world.drain_all()
+    leads = world.by_origin("leads", f"chat:{chat['id']}")
+    assert len(leads) == 1
     reasons = {world.event(i).reason for i in (finished, started, lost)}
-    assert "wrong_stage" in reasons
+    comments = [c for c in world.crm("comments") if c["ENTITY_ID"] == str(leads[0]["ID"])]
+    if create_on == "finish":
+        assert "wrong_stage" in reasons and comments == []
+    else:  # the finish waited for its start, then added the transcript once ("lost" repeats it: nothing)
+        assert {world.event(i).status for i in (finished, started, lost)} == {EventStatus.DONE}
+        assert "already_created" in reasons and len(comments) == 1
 
 
 @pytest.mark.parametrize("allowed, created", [(True, 1), (False, 0)])
@@ -201,7 +219,27 @@ def test_C6_chats_polled_start_then_awaiting_finish(world, create_on):
     assert poll_credential(world.credential_id)["chat_finished"] == 0  # nothing is recorded twice
     world.drain_all()
     stages = {e.stage: e.status for e in Event.query.filter_by(kind="chat")}
-    assert stages == {"started": "done" if create_on == "start" else "skipped",
-                      "finished": "done" if create_on == "finish" else "skipped"}
+    assert stages == {"started": "done" if create_on == "start" else "skipped", "finished": "done"}
     lead = world.by_origin("leads", f"chat:{chat['id']}")
     assert len(lead) == 1 and "Здравствуйте" in lead[0]["COMMENTS"]
+
+
+def test_retries_go_back_through_the_pending_set_in_one_delayed_job(world):
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    from bx_app.extensions import redis_connection
+
+    ids = [world.record("offline_message", "arrived", world.offline(n)) for n in range(1, 4)]
+    world.portal.faults.add({"error": "HTTP_500", "count": 50})
+    world.run(*ids)
+    assert {world.event(i).reason for i in ids} == {"retry_scheduled"}
+    queue = Queue("events", connection=redis_connection())
+    jobs = [queue.fetch_job(j) for j in ScheduledJobRegistry(queue=queue).get_job_ids()]
+    assert [(j.func_name, j.args) for j in jobs] == [("bx_app.jobs.requeue_events", (world.portal_id, ids))]
+    world.portal.faults.clear()
+    assert intake.requeue_events(world.portal_id, ids) == 3
+    from bx_app import processing
+
+    processing.drain_portal(world.portal_id)
+    assert {world.event(i).status for i in ids} == {EventStatus.DONE}

@@ -15,6 +15,7 @@ from bx_app.integration.planner import (
     notify_tag,
     plan,
     resume,
+    transcript_marker,
 )
 from bx_app.settings_store import DEFAULTS
 from tests.conftest import reference_fixture
@@ -56,8 +57,10 @@ def methods(p) -> list[str]:
     ("S3_main_off", chat_event(), {"main": {"active": False}}, "main_inactive"),
     ("S3_chats_tab_off", chat_event(), {"chats": {"active": False}}, "channel_inactive"),
     ("C6_finish_skips_start", chat_event("started"), {"chats": {"create_on": "finish"}}, "wrong_stage"),
-    ("C6_start_skips_finish", chat_event("finished"), {"chats": {"create_on": "start"}}, "wrong_stage"),
-    ("C6_start_skips_lost", chat_event("lost"), {"chats": {"create_on": "start"}}, "wrong_stage"),
+    ("C6_start_finish_without_start_entity", chat_event("finished"), {"chats": {"create_on": "start"}},
+     "start_not_created"),
+    ("C6_start_lost_without_start_entity", chat_event("lost"), {"chats": {"create_on": "start"}},
+     "start_not_created"),
     ("O5_processed_skips_arrival", offline_event("arrived"), {"offline": {"create_on": "processed"}}, "wrong_stage"),
     ("O5_arrived_skips_processed", offline_event("processed"), {"offline": {"create_on": "arrived"}},
      "wrong_stage"),
@@ -317,3 +320,24 @@ def test_phone_in_any_format_is_e164(raw):
     chat = {**CHAT, "visitor_phone_number": raw}
     event = chat_event(chat=chat, visitor={"id": 1, "name": None, "phones": [], "emails": []})
     assert lookup_needs(event, settings()).phone == "+79161112233"
+
+
+@pytest.mark.parametrize("stage", ["finished", "lost"])
+def test_C6_start_then_finish_adds_the_whole_transcript_to_the_start_entity(stage):
+    s = settings(chats={"create_on": "start", "notify": True})
+    event = chat_event(stage)
+    result = plan(event, s, Lookup(start_entity={"type": "lead", "id": 1501}, comments=["a partial transcript"]))
+    assert result.action == "attach" and methods(result) == ["crm.timeline.comment.add"]
+    fields = result.commands["transcript"][1]["fields"]
+    assert (fields["ENTITY_TYPE"], fields["ENTITY_ID"]) == ("lead", 1501)
+    assert fields["COMMENT"].endswith(transcript_marker(event))
+    assert all(f"{m['text']}" in fields["COMMENT"] for m in MESSAGES if m.get("text"))
+
+
+@pytest.mark.parametrize("label, lookup", [
+    ("marker_in_comments", Lookup(start_entity={"type": "deal", "id": 7}, comments=["x\n[chat:880011223:transcript]"])),
+    ("written_by_an_earlier_attempt", Lookup(start_entity={"type": "deal", "id": 7}, written={"transcript": 55})),
+])
+def test_C6_start_final_transcript_only_once(label, lookup):
+    result = plan(chat_event("finished"), settings(chats={"create_on": "start"}), lookup)
+    assert (result.action, result.reason) == ("exists", "already_created"), label

@@ -385,6 +385,9 @@ class CrmStore:
         entity_type, entity_id = str(where["ENTITY_TYPE"]).lower(), str(as_int(where["ENTITY_ID"]))
         records = sorted((r for r in self.comments.values()
                           if r["ENTITY_TYPE"] == entity_type and r["ENTITY_ID"] == entity_id), key=lambda r: int(r["ID"]))
+        order = param(params, "order") or {}
+        if isinstance(order, dict) and str(order.get("ID", "")).upper() == "DESC":
+            records.reverse()
         start = as_int(param(params, "start", 0)) or 0
         page = records[start:start + PAGE_SIZE]
         more = start + PAGE_SIZE < len(records)
