@@ -75,9 +75,23 @@ class Work:
 
 
 def _load_settings(credential_id: int) -> dict:
+    """The settings; C1 "all channels" without new ones also gets the channel ids known at the last sync."""
     from bx_app.settings_store import load_settings
 
-    return load_settings(credential_id)
+    settings = load_settings(credential_id)
+    channels = (settings.get("chats") or {}).get("channels")
+    if isinstance(channels, dict) and channels.get("mode", "all") == "all" and channels.get("include_new") is False:
+        channels["known_ids"] = _known_channel_ids(credential_id)
+    return settings
+
+
+def _known_channel_ids(credential_id: int) -> list[int] | None:
+    """UIS chat channels stored by the last reference sync; None before any sync (then none is "new")."""
+    from bx_app import reference_data
+
+    if reference_data.synced_at(credential_id, "uis_channels") is None:
+        return None
+    return [int(c["id"]) for c in reference_data.uis_channels(credential_id) if c.get("id") is not None]
 
 
 def _reference(credential_id: int) -> dict:

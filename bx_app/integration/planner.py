@@ -238,6 +238,10 @@ def gate(event: EventFacts, settings: dict, lang: str = "ru") -> Plan | None:
         if channels.get("mode") == "selected" and channel_id is not None and \
                 int(channel_id) not in {int(i) for i in channels.get("ids") or []}:
             return Plan(action="skip", reason="filtered_out", summary={"channel_id": channel_id})
+        known = channels.get("known_ids")  # "all" without "include_new": the channels of the last sync
+        if channels.get("mode", "all") == "all" and channels.get("include_new") is False and known is not None \
+                and channel_id is not None and int(channel_id) not in {int(i) for i in known}:
+            return Plan(action="skip", reason="filtered_out", summary={"channel_id": channel_id, "new_channel": True})
         contact = contact_of(event)
         if not options.get("pass_without_contacts", True) and not (contact["phone"] or contact["email"]):
             return Plan(action="skip", reason="no_contact_data")

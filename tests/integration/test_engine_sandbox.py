@@ -243,3 +243,21 @@ def test_retries_go_back_through_the_pending_set_in_one_delayed_job(world):
 
     processing.drain_portal(world.portal_id)
     assert {world.event(i).status for i in ids} == {EventStatus.DONE}
+
+
+def test_C1_all_channels_without_new_ones_counts_only_channels_of_the_last_sync(world):
+    from bx_app.extensions import db
+    from bx_app.reference_sync import store
+
+    store(world.credential_id, "uis_channels", [{"id": 3101, "name": "Сайт", "type": "site", "status": "active"}])
+    db.session.commit()
+    world.configure("chats", channels={"mode": "all", "ids": [], "include_new": False})
+    known = world.new_chat(visitor_phone_number="79161110001", channel_id=3101)
+    new = world.new_chat(visitor_phone_number="79161110002", channel_id=3102)
+    ids = [world.record("chat", "finished", world.finish_chat(c["id"])) for c in (known, new)]
+    world.run(*ids)
+    assert (world.event(ids[0]).status, world.event(ids[1]).reason) == (EventStatus.DONE, "filtered_out")
+    world.configure("chats", channels={"mode": "all", "ids": [], "include_new": True})
+    again = world.record("chat", "lost", {"chat_id": new["id"]}, source="push")
+    world.run(again)
+    assert world.event(again).status == EventStatus.DONE

@@ -66,6 +66,8 @@ def methods(p) -> list[str]:
      "wrong_stage"),
     ("C1_channel_not_selected", chat_event(), {"chats": {"channels": {"mode": "selected", "ids": [3104]}}},
      "filtered_out"),
+    ("C1_all_without_new_skips_a_channel_unknown_at_sync", chat_event(),
+     {"chats": {"channels": {"mode": "all", "include_new": False, "known_ids": [1]}}}, "filtered_out"),
     ("C7_off_without_contacts", chat_event(chat=CHAT_NO_CONTACT), {"chats": {"pass_without_contacts": False}},
      "no_contact_data"),
     ("G1_filter_fails", chat_event(), {"chats": {"filter": {"op": "and", "items": [
@@ -341,3 +343,14 @@ def test_C6_start_then_finish_adds_the_whole_transcript_to_the_start_entity(stag
 def test_C6_start_final_transcript_only_once(label, lookup):
     result = plan(chat_event("finished"), settings(chats={"create_on": "start"}), lookup)
     assert (result.action, result.reason) == ("exists", "already_created"), label
+
+
+@pytest.mark.parametrize("label, channels, passes", [
+    ("C1_all_with_new", {"mode": "all", "include_new": True, "known_ids": [1]}, True),
+    ("C1_all_without_new_known_channel", {"mode": "all", "include_new": False, "known_ids": [CHAT["chat_channel_id"]]},
+     True),
+    ("C1_all_without_new_never_synced", {"mode": "all", "include_new": False, "known_ids": None}, True),
+])
+def test_C1_include_new(label, channels, passes):
+    result = plan(chat_event(), settings(chats={"channels": channels}), Lookup())
+    assert (result.action != "skip") == passes, label
