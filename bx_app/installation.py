@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from bx_app.bitrix.client import PortalClient
@@ -30,10 +31,10 @@ _MEMBER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 class InstallRejected(Exception):
     """A portal request we refuse: status is the HTTP status to answer, reason says why in plain words."""
 
-    def __init__(self, status: int, reason: str):
-        super().__init__(reason)
+    def __init__(self, status: int, reason):
+        super().__init__(str(reason))
         self.status = status
-        self.reason = reason
+        self.reason = reason  # a lazy string: rendered in the language of the page that shows it
 
 
 @dataclass
@@ -63,13 +64,13 @@ class StaticToken:
         return self._token
 
     def refresh(self, stale_access_token: str) -> str:
-        raise InstallRejected(401, "the portal's token for this request has expired; reopen the app")
+        raise InstallRejected(401, _l("Токен портала для этого запроса истёк: откройте приложение заново."))
 
 
 def _required(source, name: str) -> str:
     value = (source.get(name) or "").strip()
     if not value:
-        raise InstallRejected(400, f"missing field: {name}")
+        raise InstallRejected(400, _l("Не хватает поля: %(name)s", name=name))
     return value
 
 
@@ -132,13 +133,13 @@ def _is_loopback_or_private(host: str) -> bool:
 def portal_endpoint(domain: str, secure: bool, allow_insecure: bool) -> str:
     """The portal's REST endpoint, refusing http and loopback portals unless development allows them."""
     if not _DOMAIN_RE.match(domain):
-        raise InstallRejected(400, f"not a portal address: {domain!r}")
+        raise InstallRejected(400, _l("Это не адрес портала: %(domain)s", domain=repr(domain)))
     host = domain.rsplit(":", 1)[0] if ":" in domain else domain
     if not allow_insecure:
         if not secure:
-            raise InstallRejected(400, "the portal must use HTTPS")
+            raise InstallRejected(400, _l("Портал должен работать по HTTPS."))
         if _is_loopback_or_private(host):
-            raise InstallRejected(400, "a loopback or private-network portal is not allowed")
+            raise InstallRejected(400, _l("Портал в локальной или частной сети не допускается."))
     scheme = "https" if secure else "http"
     return f"{scheme}://{domain}/rest/"
 
@@ -146,7 +147,7 @@ def portal_endpoint(domain: str, secure: bool, allow_insecure: bool) -> str:
 def check_endpoint(endpoint: str, allow_insecure: bool) -> str:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InstallRejected(400, f"not a portal REST endpoint: {endpoint!r}")
+        raise InstallRejected(400, _l("Это не адрес REST API портала: %(endpoint)s", endpoint=repr(endpoint)))
     portal_endpoint(parts.netloc.lower(), parts.scheme == "https", allow_insecure)
     return endpoint if endpoint.endswith("/") else endpoint + "/"
 
@@ -168,27 +169,27 @@ def oauth_server(config, server_endpoint: str | None = None) -> OAuthServer:
 def verify_portal_auth(auth: PortalAuth, config) -> dict:
     """Ask the authorization server's app.info whether this token is ours and belongs to this portal."""
     if not _MEMBER_ID_RE.match(auth.member_id):
-        raise InstallRejected(400, "member_id is malformed")
+        raise InstallRejected(400, _l("Поле member_id имеет неверный формат."))
     if not auth.access_token:
-        raise InstallRejected(400, "missing field: access token")
+        raise InstallRejected(400, _l("Не хватает поля: %(name)s", name="access token"))
     try:
         info = oauth_server(config, auth.server_endpoint).app_info(auth.access_token)
     except NetworkError as exc:
         log.warning("app.info unreachable for member_id=%s: %s", auth.member_id, exc)
-        raise InstallRejected(502, "the Bitrix24 authorization server cannot be reached; try again") from exc
+        raise InstallRejected(502, _l("Сервер авторизации Bitrix24 недоступен, попробуйте ещё раз.")) from exc
     except BitrixError as exc:
         log.warning("app.info refused a token for member_id=%s: %s", auth.member_id, exc)
-        raise InstallRejected(403, f"Bitrix24 did not confirm this request ({exc.code or exc})") from exc
+        raise InstallRejected(403, _l("Bitrix24 не подтвердил этот запрос (%(code)s).", code=exc.code or str(exc))) from exc
     except Exception as exc:  # network failure talking to the authorization server
         log.warning("app.info unreachable for member_id=%s: %s", auth.member_id, exc)
-        raise InstallRejected(502, "the Bitrix24 authorization server cannot be reached; try again") from exc
+        raise InstallRejected(502, _l("Сервер авторизации Bitrix24 недоступен, попробуйте ещё раз.")) from exc
     install = info.get("install") or {}
     if info.get("client_id") != config["B24_CLIENT_ID"]:
-        raise InstallRejected(403, "the token was issued to another application")
+        raise InstallRejected(403, _l("Токен выдан другому приложению."))
     if str(install.get("member_id") or "") != auth.member_id:
-        raise InstallRejected(403, "the token belongs to another portal (member_id mismatch)")
+        raise InstallRejected(403, _l("Токен принадлежит другому порталу (member_id не совпадает)."))
     if install.get("domain") and str(install["domain"]).lower() != auth.domain:
-        raise InstallRejected(403, "the token belongs to another portal (domain mismatch)")
+        raise InstallRejected(403, _l("Токен принадлежит другому порталу (домен не совпадает)."))
     return info
 
 
@@ -266,10 +267,10 @@ def uninstall(form) -> Portal:
     token = _required(form, "auth[application_token]")
     portal = Portal.query.filter_by(member_id=member_id).one_or_none()
     if portal is None:
-        raise InstallRejected(404, "unknown portal (member_id)")
+        raise InstallRejected(404, _l("Неизвестный портал (member_id)."))
     if not portal.application_token or not hmac.compare_digest(portal.application_token, token):
         log.warning("ONAPPUNINSTALL with a wrong application_token member_id=%s", member_id)
-        raise InstallRejected(403, "application_token does not match")
+        raise InstallRejected(403, _l("application_token не совпадает."))
     portal.status = PortalStatus.UNINSTALLED
     portal.status_reason = "uninstalled in Bitrix24"
     portal.uninstalled_at = utcnow()

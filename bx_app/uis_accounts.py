@@ -151,7 +151,7 @@ def normalise_portal_address(raw: str, allow_insecure: bool) -> PortalAddress:
     try:
         installation.portal_endpoint(domain, scheme == "https", allow_insecure)
     except InstallRejected as exc:  # a rule of installation's we did not spell out above
-        raise AddressRefused(exc.reason) from None
+        raise AddressRefused(str(exc.reason)) from None
     return PortalAddress(domain=domain, base_url=f"{scheme}://{domain}")
 
 

@@ -4,9 +4,25 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+ERROR_TITLES = {
+    400: _l("Неверный запрос"),
+    401: _l("Нужен вход"),
+    403: _l("Доступ запрещён"),
+    404: _l("Не найдено"),
+    405: _l("Метод не поддерживается"),
+    409: _l("Конфликт"),
+    413: _l("Слишком большой запрос"),
+    415: _l("Неподдерживаемый формат"),
+    429: _l("Слишком много запросов"),
+    500: _l("Внутренняя ошибка"),
+    502: _l("Внешний сервис недоступен"),
+    503: _l("Сервис временно недоступен"),
+}
 
 
 def _wants_json() -> bool:
@@ -33,8 +49,9 @@ def register_blueprints(app: Flask) -> None:
     def http_error(exc: HTTPException):
         reason = getattr(exc, "description", None) or exc.name
         if _wants_json():
-            return jsonify(error=exc.name, reason=reason), exc.code
-        return render_template("error.html", code=exc.code, title=exc.name, reason=reason), exc.code
+            return jsonify(error=exc.name, reason=str(reason)), exc.code
+        title = ERROR_TITLES.get(exc.code)
+        return render_template("error.html", code=exc.code, title=title or exc.name, reason=reason), exc.code
 
     @app.errorhandler(Exception)
     def unexpected_error(exc: Exception):
@@ -46,5 +63,5 @@ def register_blueprints(app: Flask) -> None:
         db.session.rollback()
         if _wants_json():
             return jsonify(error="Internal Server Error", reason="unexpected error, logged"), 500
-        return render_template("error.html", code=500, title="Internal Server Error",
-                               reason="unexpected error, logged"), 500
+        return render_template("error.html", code=500, title=ERROR_TITLES[500],
+                               reason=_l("Непредвиденная ошибка; она записана в журнал сервера.")), 500

@@ -115,7 +115,7 @@ def _install_event():
         return jsonify(result="installed", member_id=portal.member_id)
     except InstallRejected as exc:
         log.warning("ONAPPINSTALL refused member_id=%s: %s", request.form.get("auth[member_id]"), exc.reason)
-        return jsonify(error="rejected", reason=exc.reason), exc.status
+        return jsonify(error="rejected", reason=str(exc.reason)), exc.status
 
 
 @bp.post("/b24/events")
@@ -131,6 +131,6 @@ def events():
             portal = installation.uninstall(request.form)
             return jsonify(result="uninstalled", member_id=portal.member_id)
     except InstallRejected as exc:
-        return jsonify(error="rejected", reason=exc.reason), exc.status
+        return jsonify(error="rejected", reason=str(exc.reason)), exc.status
     log.info("ignored Bitrix24 event %s member_id=%s", event, request.form.get("auth[member_id]"))
     return jsonify(result="ignored", event=event)
