@@ -111,12 +111,24 @@ def _merge(base: dict, override: dict) -> dict:
     return merged
 
 
+# Default titles for portals that do not speak Russian (the templates are data, not UI strings).
+ENGLISH_TITLES = {
+    "chats": {"lead": "Chat from {site}: {visitor_name}", "deal": "Chat from {site}: {visitor_name}",
+              "activity": "UIS chat #{id}"},
+    "offline": {"lead": "Offline request from {site}: {visitor_name}",
+                "deal": "Offline request from {site}: {visitor_name}", "activity": "UIS offline request #{id}"},
+}
+
+
 def load_settings(credential_id: int) -> dict:
     """All channels of the credential as plain data, defaults filled in (see the module docstring)."""
     defaults = copy.deepcopy(DEFAULTS)
     credential = db.session.get(Credential, credential_id)
     if credential is not None and credential.portal is not None:
         defaults["main"]["default_responsible_id"] = credential.portal.installer_user_id
+        if (credential.portal.lang or "ru") not in ("ru", "ua", "by", "kz"):
+            for channel, titles in ENGLISH_TITLES.items():
+                defaults[channel]["title_template"] = dict(titles)
     rows = {row.channel: row for row in ChannelSettings.query.filter_by(credential_id=credential_id)}
     settings = {}
     for channel in CHANNELS:

@@ -165,3 +165,16 @@ def test_settings_needs_csrf_when_enabled(app, client, world):
     response = client.post(f"/settings/{cred.id}/main", data={**VALID, "_s": portal_token(app, cred)})
     assert response.status_code == 400
     assert ChannelSettings.query.count() == 0
+
+
+def test_G3_default_titles_follow_the_portal_language(app, world):
+    portal = world["mine"].portal
+    portal.lang = "en"
+    from bx_app.extensions import db
+
+    db.session.commit()
+    settings = settings_store.load_settings(world["mine"].id)
+    assert settings["offline"]["title_template"]["lead"].startswith("Offline request")
+    portal.lang = "ru"
+    db.session.commit()
+    assert settings_store.load_settings(world["mine"].id)["offline"]["title_template"]["lead"].startswith("Офлайн")
