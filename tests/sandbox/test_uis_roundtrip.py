@@ -45,7 +45,7 @@ def test_client_round_trip(sandbox_url):
     assert [c["id"] for c in chats] == [880011224]
     messages = client.get_chat_messages(chat_ids=[880011223])
     assert [m["id"] for m in messages] == sorted(m["id"] for m in messages)
-    assert len(client.get_employees()) == 3 and len(client.get_sites()) == 2 and len(client.get_chat_channels()) == 4
+    assert len(client.get_employees()) == 4 and len(client.get_sites()) == 2 and len(client.get_chat_channels()) == 4
     assert client.get_visitors([5123456701])[0]["name"] == "Анна"
     assert len(client.get_calls("2025-11-20 00:00:00", "2025-11-20 23:59:59")) == 2
     assert sleeps == []

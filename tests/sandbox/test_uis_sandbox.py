@@ -204,7 +204,7 @@ def test_paging_caps_and_total_items(web):
 
 
 def test_reference_methods(web):
-    assert [e["id"] for e in data(rpc(web, "get.employees"))] == [45012, 45013, 45014]
+    assert [e["id"] for e in data(rpc(web, "get.employees"))] == [45012, 45013, 45014, 45015]
     assert [s["id"] for s in data(rpc(web, "get.sites"))] == [7301, 7302]
     assert [c["id"] for c in data(rpc(web, "get.chat_channels"))] == [3101, 3102, 3103, 3104]
     visitors = data(rpc(web, "get.visitors", {"ids": [5123456701, 5123456703, 1]}))
