@@ -24,6 +24,15 @@ STRANDED_AFTER = timedelta(seconds=30)
 DRAIN_FLAG_SECONDS = 120
 
 
+def drain_flag_seconds() -> int:
+    """The flag of a killed drain outlives it no longer than a killed event's lock (EVENT_LOCK_SECONDS).
+
+    A flag that expires under a live drain only lets a second drain start; the event locks keep the two
+    off the same rows.
+    """
+    return max(2, min(DRAIN_FLAG_SECONDS, int(current_app.config["EVENT_LOCK_SECONDS"])))
+
+
 @dataclass(frozen=True)
 class Recorded:
     event_id: int
@@ -106,7 +115,7 @@ def enqueue_event(event_id: int, portal_id: int | None = None) -> bool:
         redis = redis_connection(current_app.config["REDIS_URL"])
         pipe = redis.pipeline(transaction=False)
         pipe.zadd(pending_key(portal_id), {str(event_id): time.time()}, nx=True)
-        pipe.set(drain_flag(portal_id), "1", nx=True, ex=DRAIN_FLAG_SECONDS)
+        pipe.set(drain_flag(portal_id), "1", nx=True, ex=drain_flag_seconds())
         _, started = pipe.execute()
         if started:
             start_drain(portal_id)
@@ -129,7 +138,7 @@ def requeue_events(portal_id: int, event_ids: list[int]) -> int:
     now = time.time()
     pipe = redis.pipeline(transaction=False)
     pipe.zadd(pending_key(portal_id), {str(i): now for i in ids}, nx=True)
-    pipe.set(drain_flag(portal_id), "1", nx=True, ex=DRAIN_FLAG_SECONDS)
+    pipe.set(drain_flag(portal_id), "1", nx=True, ex=drain_flag_seconds())
     _, started = pipe.execute()
     if started:
         start_drain(portal_id)
@@ -193,7 +202,7 @@ def restart_stalled_drains() -> int:
     restarted = 0
     for key in redis.scan_iter(match="bx:pending:*", count=500):
         portal_id = int(key.decode().rsplit(":", 1)[1])
-        if redis.zcard(key) and redis.set(drain_flag(portal_id), "1", nx=True, ex=DRAIN_FLAG_SECONDS):
+        if redis.zcard(key) and redis.set(drain_flag(portal_id), "1", nx=True, ex=drain_flag_seconds()):
             start_drain(portal_id)
             restarted += 1
     return restarted

@@ -689,7 +689,7 @@ def drain_portal(portal_id: int) -> int:
     key, flag = intake.pending_key(portal_id), intake.drain_flag(portal_id)
     done = 0
     while done < DRAIN_BUDGET:
-        redis.expire(flag, intake.DRAIN_FLAG_SECONDS)
+        redis.expire(flag, intake.drain_flag_seconds())
         popped = redis.zpopmin(key, DRAIN_CHUNK)
         if not popped:
             break
@@ -710,6 +710,6 @@ def drain_portal(portal_id: int) -> int:
     else:
         redis.delete(flag)
         # An event added between the last pop and the delete must not wait for the sweeper.
-        if redis.zcard(key) and redis.set(flag, "1", nx=True, ex=intake.DRAIN_FLAG_SECONDS):
+        if redis.zcard(key) and redis.set(flag, "1", nx=True, ex=intake.drain_flag_seconds()):
             intake.start_drain(portal_id)
     return done

@@ -1,9 +1,13 @@
 """Steps an end-to-end test takes in the sandbox portal and the UIS side, shared by the e2e tests."""
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import sqlite3
 import time
+from pathlib import Path
 
 from tests.e2e.conftest import shot
 
@@ -78,3 +82,54 @@ def db_rows(stack, sql: str, *args) -> list[tuple]:
 
 def leads_by_origin(stack, origin: str, portal_url: str | None = None) -> list[dict]:
     return [lead for lead in stack.portal_state(portal_url)["leads"] if lead.get("ORIGIN_ID") == origin]
+
+
+def install_claim_activate(stack, page, prefix: str) -> dict:
+    """Install from the portal, claim the credential on the UIS side, turn the Main tab on: the hook and ids."""
+    stack.portal_control({"reset": True})
+    frame = install_and_open(stack, page, prefix)
+    hook_url = frame.input_value("#hook-url").strip()
+    page.goto(claim_link(stack.last_install_page))
+    page.wait_for_selector("#sign-in")
+    sign_in_uis(page)
+    page.wait_for_selector("#claim-confirm")
+    page.click("#claim-confirm")
+    page.wait_for_selector("#credentials-table, #credential")
+    credential_id = db_rows(stack, "SELECT id FROM credential")[0][0]
+    page.goto(f"{stack.app_url}/settings/{credential_id}/main")
+    page.check("input[name=active]")
+    page.click("#save-main")
+    page.wait_for_load_state()
+    shot(page, f"{prefix}-main-tab-active")
+    return {"hook_url": hook_url, "credential_id": credential_id}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def kill_worker(stack) -> list[int]:
+    """SIGKILL the worker *and* the work horse running its job: RQ puts the horse in a session of its own,
+    so killing the worker's process group alone leaves the job running."""
+    proc = stack.procs.get("worker")
+    if proc is None:
+        return []
+    pids = []
+    todo = [proc.pid]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo.extend(_children(pid))
+    for pid in reversed(pids[1:]):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    stack.kill("worker", signal.SIGKILL)
+    return pids

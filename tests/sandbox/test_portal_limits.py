@@ -112,6 +112,10 @@ def test_delay_after_runs_the_call_then_holds_the_answer(sandbox, token, monkeyp
     assert state["faults"] == []
     sandbox.rest("batch", token, cmd={"a": "app.info"})
     assert slept == [5.0]
+    sandbox.control(faults=[{"error": "DELAY_AFTER", "method": "batch", "seconds": 2, "contains": "crm.lead.add"}])
+    sandbox.rest("batch", token, cmd={"a": "crm.lead.list"})
+    sandbox.rest("batch", token, cmd={"a": "crm.lead.add?fields[TITLE]=y"})
+    assert slept == [5.0, 2.0]
 
 
 def test_notifications_sent_are_counted_per_tag_though_a_repeat_replaces(sandbox, token):

@@ -81,11 +81,13 @@ class Fault:
     method: str | None = None
     probability: float | None = None
     seconds: float = 0.0
+    contains: str | None = None  # only requests whose parameters contain this text (a batch with crm.lead.add)
     hits: int = 0
 
     def as_json(self) -> dict:
         return {"error": self.error, "count": self.count, "method": self.method,
-                "probability": self.probability, "seconds": self.seconds, "hits": self.hits}
+                "probability": self.probability, "seconds": self.seconds,
+                "contains": self.contains, "hits": self.hits}
 
 
 class FaultPlan:
@@ -104,7 +106,7 @@ class FaultPlan:
         fault = Fault(error=error, count=None if count is None else int(count),
                       method=method.lower() if method else None,
                       probability=None if probability is None else float(probability),
-                      seconds=float(spec.get("seconds") or 0))
+                      seconds=float(spec.get("seconds") or 0), contains=spec.get("contains") or None)
         self.faults.append(fault)
         return fault
 
@@ -117,15 +119,17 @@ class FaultPlan:
         fault = self._take(method, outer=outer, delay=False)
         return fault.error if fault else None
 
-    def delay_after(self, method: str) -> float:
+    def delay_after(self, method: str, text: str = "") -> float:
         """Seconds to hold back the answer of this HTTP request after running it (a DELAY_AFTER fault)."""
-        fault = self._take(method, outer=True, delay=True)
+        fault = self._take(method, outer=True, delay=True, text=text)
         return fault.seconds if fault else 0.0
 
-    def _take(self, method: str, *, outer: bool, delay: bool) -> Fault | None:
+    def _take(self, method: str, *, outer: bool, delay: bool, text: str = "") -> Fault | None:
         method = method.lower()
         for fault in list(self.faults):
             if (fault.error == DELAY_AFTER) != delay:
+                continue
+            if fault.contains and fault.contains not in text:
                 continue
             if fault.method is None and not outer:
                 continue

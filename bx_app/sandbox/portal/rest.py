@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from . import php_query
 from .crm import OWNER_TYPES, ListReply, as_int, iso, param
 from .crm_catalog import CATEGORIES, fields_of
+from .limits import DELAY_AFTER
 from .rest_error import RestError
 from .state import APP_CODE, APP_VERSION, KNOWN_EVENTS, PortalState, SandboxState
 from .tokens import AccessGrant
@@ -104,9 +105,11 @@ def method_name(path: str) -> str:
 # --- the HTTP request -------------------------------------------------------------------------------
 def serve(state: SandboxState, portal: PortalState, name: str, params: dict) -> Answer:
     """One HTTP request to /rest/<name>: counted, limited, faulted, authenticated, run (its answer maybe delayed)."""
+    delays = any(f.error == DELAY_AFTER for f in portal.faults.faults)
+    text = json.dumps(params, ensure_ascii=False, default=str) if delays else ""
     answer = _serve(state, portal, name, params)
     with state.lock:
-        delay = portal.faults.delay_after(name) if answer.status == 200 else 0.0
+        delay = portal.faults.delay_after(name, text) if answer.status == 200 else 0.0
         if delay:
             portal.counters.faults_served += 1
     if delay:
