@@ -1,8 +1,6 @@
 """End to end (I1, I2, O7): the UIS side, and an offline request that becomes exactly one lead."""
 from __future__ import annotations
 
-import signal
-
 import requests
 
 from tests.e2e.conftest import shot
@@ -11,6 +9,7 @@ from tests.e2e.portal_steps import (
     claim_link,
     db_rows,
     install_and_open,
+    kill_worker,
     leads_by_origin,
     sign_in_uis,
     wait_until,
@@ -90,7 +89,7 @@ def test_worker_killed_while_processing_still_one_lead(stack, page):
     request_id = str(reply["row"]["id"])
     wait_until(lambda: db_rows(stack, "SELECT status FROM event WHERE external_id = ? AND stage = 'arrived'",
                                request_id) == [("processing",)], timeout=20, message="the event in processing")
-    stack.kill("worker", signal.SIGKILL)
+    kill_worker(stack)
     stack.portal_control({"bucket": {"rate": 2, "capacity": 50, "level": 0}})
     stack.start_worker()
     origin = f"offline_message:{request_id}"
