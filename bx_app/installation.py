@@ -282,6 +282,16 @@ def uninstall(form) -> Portal:
     return portal
 
 
+def usable_install_claim(credential: Credential, lifetime_seconds: int) -> InstallClaim:
+    """The credential's newest unused claim while it has most of its life left, else a new one."""
+    fresh_since = utcnow() - timedelta(seconds=lifetime_seconds // 2)
+    claim = (InstallClaim.query
+             .filter(InstallClaim.credential_id == credential.id, InstallClaim.used_at.is_(None),
+                     InstallClaim.created_at >= fresh_since)
+             .order_by(InstallClaim.created_at.desc()).first())
+    return claim or new_install_claim(credential)
+
+
 def new_install_claim(credential: Credential) -> InstallClaim:
     claim = InstallClaim(nonce=secrets.token_urlsafe(24), credential_id=credential.id)
     db.session.add(claim)

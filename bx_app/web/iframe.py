@@ -16,7 +16,7 @@ from bx_app.models import Portal
 from bx_app.models.account import PortalStatus
 from bx_app.uis_accounts import notification_templates
 from bx_app.web import app_session
-from bx_app.web.install import frame_for, rejection_page, verified_portal_post
+from bx_app.web.install import claim_link_for, frame_for, rejection_page, verified_portal_post
 
 log = logging.getLogger(__name__)
 bp = Blueprint("iframe", __name__)
@@ -107,6 +107,8 @@ def home():
         hook_url=current_app.config["PUBLIC_URL"] + "/hooks/uis/" + credential.hook_token if credential else None,
         b24_js_url=current_app.config["B24_JS_URL"], PortalStatus=PortalStatus,
         notifications=notification_templates(),
+        claim_link=claim_link_for(credential) if credential and credential.uis_account_id is None
+        and session.get("admin") else None,
     ))
     return frame_for(response, portal_origin(portal))
 

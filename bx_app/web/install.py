@@ -20,6 +20,13 @@ def claim_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key, salt="install-claim")
 
 
+def claim_link_for(credential) -> str:
+    """The link that finishes a marketplace install on the UIS side (I2): signed, expiring, single-use."""
+    claim = installation.usable_install_claim(credential, current_app.config["INSTALL_CLAIM_SECONDS"])
+    token = claim_serializer().dumps({"nonce": claim.nonce, "credential": credential.id})
+    return current_app.config["PUBLIC_URL"] + "/uis/claim/" + token
+
+
 def events_url() -> str:
     return current_app.config["PUBLIC_URL"] + "/b24/events"
 
@@ -86,11 +93,7 @@ def install():
             bind_error = str(exc)
         credential = portal.credential
         start_reference_sync(credential.id)
-        claim_link = None
-        if credential.uis_account_id is None:
-            claim = installation.new_install_claim(credential)
-            token = claim_serializer().dumps({"nonce": claim.nonce, "credential": credential.id})
-            claim_link = current_app.config["PUBLIC_URL"] + "/uis/claim/" + token
+        claim_link = claim_link_for(credential) if credential.uis_account_id is None else None
         response = current_app.make_response(render_template(
             "install.html", portal=portal, credential=credential, claim_link=claim_link,
             bind_error=bind_error, b24_js_url=current_app.config["B24_JS_URL"],

@@ -18,6 +18,7 @@ def test_P2_install_into_portal_and_open_the_app(stack, playwright_instance, blo
         frame = install_and_open(stack, page, prefix)
         assert frame.inner_text("#portal-domain") == stack.portal_url.split("//")[1]
         assert frame.get_attribute("#portal-status", "data-status") == "installed"
+        assert "/uis/claim/" in stack.claim_link  # I2: finish the setup on the UIS side
         shot(page, f"{prefix}-03-app-in-portal")
         # The app works across pages without cookies: follow a link inside the iframe.
         frame.click("a.b24-tab")

@@ -6,7 +6,6 @@ import requests
 from tests.e2e.conftest import shot
 from tests.e2e.portal_steps import (
     app_frame,
-    claim_link,
     db_rows,
     install_and_open,
     kill_worker,
@@ -20,7 +19,7 @@ def test_I2_marketplace_install_then_claim_then_request_becomes_one_lead(stack, 
     stack.portal_control({"reset": True})
     frame = install_and_open(stack, page, "offline")
     hook_url = frame.input_value("#hook-url").strip()
-    link = claim_link(stack.last_install_page)
+    link = stack.claim_link
 
     # I2: the install window's link leads to the UIS side; sign in, confirm, the credential is ours.
     page.goto(link)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tests.e2e.conftest import shot
-from tests.e2e.portal_steps import app_frame, claim_link, db_rows, install_and_open, sign_in_uis, wait_until
+from tests.e2e.portal_steps import app_frame, db_rows, install_and_open, sign_in_uis, wait_until
 
 
 def open_settings(stack, page):
@@ -14,10 +14,12 @@ def open_settings(stack, page):
 
 
 def test_settings_window_in_the_portal(stack, page):
+    # A "leave with unsaved changes?" question, if one comes, is answered "leave" as a user would.
+    page.on("dialog", lambda dialog: dialog.accept())
     stack.portal_control({"reset": True})
     install_and_open(stack, page, "settings")
     # The credential gets its UIS account (I2) so that the sync reaches both sides.
-    page.goto(claim_link(stack.last_install_page))
+    page.goto(stack.claim_link)
     sign_in_uis(page)
     page.click("#claim-confirm")
     page.wait_for_selector("#credentials-table, #credential")
@@ -62,7 +64,8 @@ def test_settings_window_in_the_portal(stack, page):
     shot(page, "settings-02-main-employees")
 
     # Chats: C1 channels, a two-level AND/OR filter (G1) built with the buttons, a rule (C2), options.
-    frame.click("#tab-settings-channels")
+    with frame.expect_navigation():
+        frame.click("#tab-settings-channels")
     frame.wait_for_selector("#section-form")
     frame.check("input[name=channels_mode][value=selected]")
     frame.check("input[name=channels_ids][value='3102']")
@@ -100,7 +103,8 @@ def test_settings_window_in_the_portal(stack, page):
     frame.wait_for_selector("#fm-0")
     frame.select_option("select[name='fm-0-uis_field']", "visitor_city")
     frame.select_option("select[name='fm-0-b24_field']", "UF_CRM_1709112244")
-    frame.click("#save-section")
+    with frame.expect_navigation():
+        frame.click("#save-section")
     frame.wait_for_selector("#notice")
     shot(page, "settings-03-chats-saved")
 
@@ -109,7 +113,8 @@ def test_settings_window_in_the_portal(stack, page):
     frame = app_frame(page)
     frame.click("#tab-main")
     frame.wait_for_selector("#main-form")
-    frame.click("#tab-settings-channels")
+    with frame.expect_navigation():
+        frame.click("#tab-settings-channels")
     frame.wait_for_selector("#section-form")
     assert frame.is_checked("input[name=channels_ids][value='3102']")
     assert frame.input_value("select[name='filter.0.op']") == "and"
@@ -125,16 +130,19 @@ def test_settings_window_in_the_portal(stack, page):
     shot(page, "settings-04-chats-reloaded")
 
     # Offline requests: O3–O6 and the live preview of unsaved settings.
-    frame.click("#section-offline")
+    with frame.expect_navigation():
+        frame.click("#section-offline")
     frame.wait_for_selector("#section-form")
     frame.check("input[name=create_on][value=processed]")
     frame.check("input[name=entity][value=activity]")
     frame.uncheck("#notify")
-    frame.click("#preview-button")
+    with frame.expect_navigation():
+        frame.click("#preview-button")
     frame.wait_for_selector("#preview")
     shot(page, "settings-05-offline-preview")
     frame.check("input[name=create_on][value=processed]")
-    frame.click("#save-section")
+    with frame.expect_navigation():
+        frame.click("#save-section")
     frame.wait_for_selector("#notice")
     assert frame.is_checked("input[name=create_on][value=processed]") and not frame.is_checked("#notify")
     shot(page, "settings-06-offline-saved")
