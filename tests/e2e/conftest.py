@@ -11,7 +11,11 @@ from tests.e2e.stack import Stack
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BASE_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              "--disable-gpu", "--no-first-run", "--disable-quic"]
+              "--disable-gpu", "--no-first-run", "--disable-quic",
+              # The app's iframe is cross-site, hence out of process; headless full-page screenshots then
+              # leave it blank and stale hit-testing can swallow the next click. In-process frames keep
+              # both right; cookies and storage stay partitioned by site all the same.
+              "--disable-site-isolation-trials", "--disable-features=IsolateOrigins,site-per-process"]
 # Chromium's switch that makes it block third-party cookies as with the phase-out.
 BLOCK_THIRD_PARTY_COOKIES = ["--test-third-party-cookie-phaseout",
                              "--enable-features=ThirdPartyStoragePartitioning"]
@@ -78,4 +82,7 @@ def shot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    # A full-page screenshot resizes the viewport and back; the portal then refits the app's iframe
+    # (BX24.fitWindow). Let that settle, or the next click may land where a button used to be.
+    page.wait_for_timeout(400)
     return path

@@ -8,7 +8,8 @@ from tests.e2e.portal_steps import app_frame, db_rows, install_and_open, sign_in
 def open_settings(stack, page):
     page.goto(f"{stack.portal_url}/?user=1&lang=ru&view=app")
     frame = app_frame(page)
-    frame.click("#tab-main")
+    with frame.expect_navigation():
+        frame.click("#tab-main")
     frame.wait_for_selector("#main-form")
     return frame
 
@@ -21,13 +22,15 @@ def test_settings_window_in_the_portal(stack, page):
     # The credential gets its UIS account (I2) so that the sync reaches both sides.
     page.goto(stack.claim_link)
     sign_in_uis(page)
-    page.click("#claim-confirm")
+    with page.expect_navigation():
+        page.click("#claim-confirm")
     page.wait_for_selector("#credentials-table, #credential")
 
     # S4 + Main tab; M1: manual sync with a live progress bar that reaches the end.
     frame = open_settings(stack, page)
     assert frame.inner_text("#credential-name")
-    frame.click("#sync-button")
+    with frame.expect_navigation():
+        frame.click("#sync-button")
     frame.wait_for_selector("#sync-task")
     # (a sync also runs by itself after the install and the claim; the button's own one must finish)
     frame.wait_for_selector("#sync-task[data-state=done]", timeout=30000)
@@ -42,7 +45,8 @@ def test_settings_window_in_the_portal(stack, page):
     frame.select_option("#deal_category_id", "1")
     frame.select_option("#deal_stage_id", "C1:NEW")
     frame.select_option("#lead_source_chats", "WEB")
-    frame.click("#save-main")
+    with frame.expect_navigation():
+        frame.click("#save-main")
     frame.wait_for_selector("#notice")
     assert frame.is_checked("#active") and frame.input_value("#deal_stage_id") == "C1:NEW"
     assert frame.input_value("#lead_source_chats") == "WEB"
@@ -69,28 +73,34 @@ def test_settings_window_in_the_portal(stack, page):
     frame.wait_for_selector("#section-form")
     frame.check("input[name=channels_mode][value=selected]")
     frame.check("input[name=channels_ids][value='3102']")
-    frame.click("button[value='add_group:filter:0']")
+    with frame.expect_navigation():
+        frame.click("button[value='add_group:filter:0']")
     frame.wait_for_selector("select[name='filter.0.0.op']")
     frame.select_option("select[name='filter.0.op']", "and")
     frame.select_option("select[name='filter.0.0.0.field']", "site")
-    frame.click("button[value='add_cond:filter:0.0']")
+    with frame.expect_navigation():
+        frame.click("button[value='add_cond:filter:0.0']")
     frame.wait_for_selector("select[name='filter.0.0.1.field']")
     frame.fill("input[name='filter.0.0.0.value']", "shop.example.ru")
     frame.select_option("select[name='filter.0.0.1.field']", "utm_source")
-    frame.click("button[value='add_cond:filter:0']")  # re-renders: operators now fit the chosen fields
+    with frame.expect_navigation():
+        frame.click("button[value='add_cond:filter:0']")  # re-renders: operators now fit the chosen fields
     frame.wait_for_selector("select[name='filter.0.1.field']")
     frame.select_option("select[name='filter.0.0.1.operator']", "in")
     frame.fill("input[name='filter.0.0.1.value']", "yandex, google")
     frame.select_option("select[name='filter.0.1.field']", "has_phone")
     frame.fill("input[name='filter.0.1.value']", "да")
-    frame.click("#add-rule")
+    with frame.expect_navigation():
+        frame.click("#add-rule")
     frame.wait_for_selector("#rule-0")
     frame.fill("#rule-0-name", "VIP")
     frame.select_option("#rule-0-user_id", "7")
     frame.select_option("select[name='rule-0-filter.0.0.field']", "tags")
-    frame.click("#add-rule")  # re-render for the tag operators, then drop the spare rule
+    with frame.expect_navigation():
+        frame.click("#add-rule")  # re-render for the tag operators, then drop the spare rule
     frame.wait_for_selector("#rule-1")
-    frame.click("button[value='remove_rule:1']")
+    with frame.expect_navigation():
+        frame.click("button[value='remove_rule:1']")
     frame.wait_for_selector("#rule-0")
     frame.select_option("select[name='rule-0-filter.0.0.operator']", "contains")
     frame.fill("input[name='rule-0-filter.0.0.value']", "VIP")
@@ -99,7 +109,8 @@ def test_settings_window_in_the_portal(stack, page):
     frame.check("input[name=create_on][value=start]")
     frame.uncheck("#pass_without_contacts")
     frame.fill("#title_lead", "Чат {channel}: {visitor_name}")
-    frame.click("#add-map")
+    with frame.expect_navigation():
+        frame.click("#add-map")
     frame.wait_for_selector("#fm-0")
     frame.select_option("select[name='fm-0-uis_field']", "visitor_city")
     frame.select_option("select[name='fm-0-b24_field']", "UF_CRM_1709112244")
@@ -111,7 +122,8 @@ def test_settings_window_in_the_portal(stack, page):
     # Reload the whole portal page: everything is there again.
     page.reload()
     frame = app_frame(page)
-    frame.click("#tab-main")
+    with frame.expect_navigation():
+        frame.click("#tab-main")
     frame.wait_for_selector("#main-form")
     with frame.expect_navigation():
         frame.click("#tab-settings-channels")
