@@ -9,24 +9,12 @@ from rq import Queue
 
 from bx_app import journal_view, progress
 from bx_app.extensions import db, redis_connection
-from bx_app.models import Credential, Event, Portal, UisAccount
-from bx_app.models.account import PortalStatus
+from bx_app.models import Credential, Event, UisAccount
 from bx_app.models.event import EventStatus
-from bx_app.web.app_session import issue_token
+from tests.unit import factories
+from tests.unit.factories import make_credential
 
 BASE = datetime(2026, 3, 10, 9, 0, 0)  # naive UTC, as stored
-
-
-def make_credential(n: int, account: UisAccount | None = None, installer: int | None = 7) -> Credential:
-    portal = Portal(member_id=f"member{n}", domain=f"p{n}.bitrix24.ru",
-                    client_endpoint=f"https://p{n}.bitrix24.ru/rest/", status=PortalStatus.INSTALLED,
-                    installer_user_id=installer)
-    db.session.add(portal)
-    db.session.flush()
-    credential = Credential(name=f"Портал {n}", portal_id=portal.id, uis_account=account)
-    db.session.add(credential)
-    db.session.commit()
-    return credential
 
 
 def add_event(credential: Credential, n: int, status: str = EventStatus.DONE, kind: str = "offline_message",
@@ -41,8 +29,7 @@ def add_event(credential: Credential, n: int, status: str = EventStatus.DONE, ki
 
 
 def portal_token(app, credential: Credential, admin: bool = True) -> str:
-    return issue_token(app, {"portal_id": credential.portal_id, "admin": admin, "lang": "ru", "user_id": 1,
-                             "user_name": "Иван Петров"})
+    return factories.portal_token(app, credential, admin, user_name="Иван Петров")
 
 
 @pytest.fixture

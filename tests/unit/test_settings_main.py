@@ -5,25 +5,8 @@ import pytest
 
 from bx_app import settings_store
 from bx_app.extensions import db
-from bx_app.models import ChannelSettings, Credential, Portal, UisAccount
-from bx_app.models.account import PortalStatus
-from bx_app.web.app_session import issue_token
-
-
-def make_credential(n: int, account: UisAccount | None = None, installer: int | None = 7) -> Credential:
-    portal = Portal(member_id=f"member{n}", domain=f"p{n}.bitrix24.ru",
-                    client_endpoint=f"https://p{n}.bitrix24.ru/rest/", status=PortalStatus.INSTALLED,
-                    installer_user_id=installer)
-    db.session.add(portal)
-    db.session.flush()
-    credential = Credential(name=f"Портал {n}", portal_id=portal.id, uis_account=account)
-    db.session.add(credential)
-    db.session.commit()
-    return credential
-
-
-def portal_token(app, credential: Credential, admin: bool = True) -> str:
-    return issue_token(app, {"portal_id": credential.portal_id, "admin": admin, "lang": "ru", "user_id": 1})
+from bx_app.models import ChannelSettings, UisAccount
+from tests.unit.factories import make_credential, portal_token
 
 
 @pytest.fixture
