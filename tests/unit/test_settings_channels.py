@@ -14,7 +14,7 @@ from bx_app.integration import event_fields as ef
 from bx_app.integration.filters import validate_tree
 from bx_app.models import ChannelSettings, Event, UisAccount
 from bx_app.reference_sync import store
-from tests.unit.test_settings_main import make_credential, portal_token
+from tests.unit.factories import make_credential, portal_token
 
 from bx_app.sandbox.portal.crm_catalog import fields_of  # isort: skip
 from bx_app.sandbox.portal.staff import SEED_USERS  # isort: skip
