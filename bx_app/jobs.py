@@ -56,9 +56,11 @@ def refresh_portal_tokens(portal_id: int) -> None:
     from bx_app.models import Portal
     from bx_app.portal_auth import PortalTokenSource, oauth_server_from_config
 
-    current = db.session.get(Portal, portal_id).access_token or ""
+    portal = db.session.get(Portal, portal_id)
+    current, server_endpoint = portal.access_token or "", portal.server_endpoint
     db.session.commit()
-    source = PortalTokenSource(portal_id, oauth_server_from_config(current_app.config), redis_connection())
+    source = PortalTokenSource(portal_id, oauth_server_from_config(current_app.config, server_endpoint),
+                               redis_connection())
     source.refresh(current)
 
 

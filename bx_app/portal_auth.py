@@ -179,8 +179,11 @@ class PortalTokenSource:
         raise error
 
 
-def oauth_server_from_config(config: Mapping) -> OAuthServer:
-    return OAuthServer(config["B24_OAUTH_URL"], config["B24_CLIENT_ID"], config["B24_CLIENT_SECRET"])
+def oauth_server_from_config(config: Mapping, server_endpoint: str | None = None) -> OAuthServer:
+    """The authorization server for a portal: its own region's when that is a trusted Bitrix24 host."""
+    from bx_app.installation import oauth_token_url
+
+    return OAuthServer(oauth_token_url(server_endpoint, config), config["B24_CLIENT_ID"], config["B24_CLIENT_SECRET"])
 
 
 def client_for_portal(portal_id: int, config: Mapping | None = None, redis=None, **client_options) -> PortalClient:
@@ -196,11 +199,12 @@ def client_for_portal(portal_id: int, config: Mapping | None = None, redis=None,
         portal = session.get(Portal, portal_id)
         if portal is None:
             raise LookupError(f"portal {portal_id} does not exist")
-        member_id, endpoint = portal.member_id, portal.client_endpoint
+        member_id, endpoint, server_endpoint = portal.member_id, portal.client_endpoint, portal.server_endpoint
         rate = portal.rate_per_second or DEFAULT_RATE
         capacity = portal.bucket_size or DEFAULT_CAPACITY
     limiter = PortalRateLimiter(redis, member_id, rate=rate, capacity=capacity)
-    token_source = PortalTokenSource(portal_id, oauth_server_from_config(config), redis, engine=engine)
+    token_source = PortalTokenSource(portal_id, oauth_server_from_config(config, server_endpoint), redis,
+                                     engine=engine)
 
     def remember_new_endpoint(new_endpoint: str) -> None:
         # The portal was renamed (302): keep the new address so the next client goes there directly.
