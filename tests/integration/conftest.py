@@ -1,25 +1,14 @@
 """The engine against the sandbox portal and UIS Data API, routed in-process (no sockets)."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-import responses
 
 from bx_app import intake, processing
 from bx_app.extensions import db
-from bx_app.models import Credential, Event, Portal, UisAccount
-from bx_app.models.account import PortalStatus
+from bx_app.models import Event
 from bx_app.models.event import EventStatus
-from bx_app.models.timeutil import utcnow
-from bx_app.sandbox.portal import create_sandbox
-from bx_app.sandbox.uis import create_uis_app
 from bx_app.settings_store import load_settings, save_channel
-from tests.wsgi_bridge import mount
-
-UIS = "https://dataapi.uiscom.ru"
-PORTAL = "http://127.0.0.1:8081"
-OAUTH = "http://127.0.0.1:8090"
+from tests.sandbox_world import connected_sandbox
 
 
 class World:
@@ -86,25 +75,9 @@ class World:
 
 @pytest.fixture
 def world(app, monkeypatch):
-    app.config["B24_OAUTH_URL"] = f"{OAUTH}/oauth/token/"
     monkeypatch.setattr(processing.time, "sleep", lambda s: None)
-    oauth_app, portal_apps, state = create_sandbox("http://localhost:8000", app.config["B24_CLIENT_ID"],
-                                                   app.config["B24_CLIENT_SECRET"], 8090, [8081])
-    portal_state = state.portals[8081]
-    portal_state.mark_installed()
-    tokens = state.token_response(state.issue_grant(portal_state, 1))
-    uis_app = create_uis_app()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        mount(rsps, {UIS: uis_app, PORTAL: portal_apps[8081], OAUTH: oauth_app})
-        account = UisAccount(app_id=1103425, name="ООО «Пример»", data_api_token="sandbox-uis-token")
-        portal = Portal(member_id=tokens["member_id"], domain="127.0.0.1:8081",
-                        client_endpoint=tokens["client_endpoint"], access_token=tokens["access_token"],
-                        refresh_token=tokens["refresh_token"], expires_at=utcnow() + timedelta(hours=1),
-                        status=PortalStatus.INSTALLED, installer_user_id=1, rate_per_second=1000, bucket_size=1000)
-        credential = Credential(name="Пример", portal=portal, uis_account=account)
-        db.session.add_all([account, portal, credential])
-        db.session.commit()
-        world = World(app, state, uis_app, credential.id, portal.id)
-        save_channel(credential.id, "main", True, {"default_responsible_id": 1})
-        portal_state.bucket.enabled = False
+    with connected_sandbox(app, rate_per_second=1000, bucket_size=1000) as sandbox:
+        world = World(app, sandbox.state, sandbox.uis_app, sandbox.credential.id, sandbox.portal.id)
+        save_channel(sandbox.credential.id, "main", True, {"default_responsible_id": 1})
+        sandbox.portal_state.bucket.enabled = False
         yield world

@@ -1,44 +1,19 @@
 """M1 manual sync against the sandboxes: one Bitrix24 batch (+ one for user pages), UIS lists, progress, matching."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-import responses
 
 from bx_app import progress, reference_data, reference_sync
 from bx_app.extensions import db
-from bx_app.models import Credential, EmployeeLink, Portal, UisAccount
-from bx_app.models.account import PortalStatus
-from bx_app.models.timeutil import utcnow
-from bx_app.sandbox.portal import create_sandbox
-from bx_app.sandbox.uis import create_uis_app
-from tests.wsgi_bridge import mount
-
-UIS = "https://dataapi.uiscom.ru"
-PORTAL = "http://127.0.0.1:8081"
-OAUTH = "http://127.0.0.1:8090"
+from bx_app.models import EmployeeLink
+from tests.sandbox_world import connected_sandbox
 
 
 @pytest.fixture
 def world(app):
-    app.config["B24_OAUTH_URL"] = f"{OAUTH}/oauth/token/"
-    oauth_app, portal_apps, state = create_sandbox("http://localhost:8000", app.config["B24_CLIENT_ID"],
-                                                   app.config["B24_CLIENT_SECRET"], 8090, [8081])
-    portal_state = state.portals[8081]
-    portal_state.mark_installed()
-    tokens = state.token_response(state.issue_grant(portal_state, 1))
-    uis_app = create_uis_app()
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        mount(rsps, {UIS: uis_app, PORTAL: portal_apps[8081], OAUTH: oauth_app})
-        account = UisAccount(app_id=1103425, name="ООО «Пример»", data_api_token="sandbox-uis-token")
-        portal = Portal(member_id=tokens["member_id"], domain="127.0.0.1:8081", client_endpoint=tokens["client_endpoint"],
-                        access_token=tokens["access_token"], refresh_token=tokens["refresh_token"],
-                        expires_at=utcnow() + timedelta(hours=1), status=PortalStatus.INSTALLED, installer_user_id=1)
-        credential = Credential(name="Пример", portal=portal, uis_account=account)
-        db.session.add_all([account, portal, credential])
-        db.session.commit()
-        yield {"credential": credential, "portal": portal_state, "state": state, "uis": uis_app}
+    with connected_sandbox(app) as sandbox:
+        yield {"credential": sandbox.credential, "portal": sandbox.portal_state, "state": sandbox.state,
+               "uis": sandbox.uis_app}
 
 
 def test_M1_sync_stores_everything_with_progress(app, world):
