@@ -19,6 +19,15 @@ def make_credential(n: int, account: UisAccount | None = None, installer: int | 
     return credential
 
 
+def two_accounts() -> dict:
+    """Account 601 with credential "mine" and account 602 with "other": for visibility tests."""
+    account = UisAccount(app_id=601, name="Аккаунт")
+    other_account = UisAccount(app_id=602, name="Чужой")
+    db.session.add_all([account, other_account])
+    db.session.commit()
+    return {"account": account, "mine": make_credential(1, account), "other": make_credential(2, other_account)}
+
+
 def portal_token(app, credential: Credential, admin: bool = True, **extra) -> str:
     """An iframe session for the credential's portal, as a verified POST /app would issue it."""
     return issue_token(app, {"portal_id": credential.portal_id, "admin": admin, "lang": "ru", "user_id": 1, **extra})

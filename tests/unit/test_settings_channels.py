@@ -12,9 +12,9 @@ from bx_app import settings_forms, settings_store
 from bx_app.extensions import db
 from bx_app.integration import event_fields as ef
 from bx_app.integration.filters import validate_tree
-from bx_app.models import ChannelSettings, Event, UisAccount
+from bx_app.models import ChannelSettings, Event
 from bx_app.reference_sync import store
-from tests.unit.factories import make_credential, portal_token
+from tests.unit.factories import make_credential, portal_token, two_accounts
 
 from bx_app.sandbox.portal.crm_catalog import fields_of  # isort: skip
 from bx_app.sandbox.portal.staff import SEED_USERS  # isort: skip
@@ -22,11 +22,7 @@ from bx_app.sandbox.portal.staff import SEED_USERS  # isort: skip
 
 @pytest.fixture
 def world(app):
-    account = UisAccount(app_id=601, name="Аккаунт")
-    other_account = UisAccount(app_id=602, name="Чужой")
-    db.session.add_all([account, other_account])
-    db.session.commit()
-    return {"account": account, "mine": make_credential(1, account), "other": make_credential(2, other_account)}
+    return two_accounts()
 
 
 class FormInputs(HTMLParser):

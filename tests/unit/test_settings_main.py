@@ -5,17 +5,13 @@ import pytest
 
 from bx_app import settings_store
 from bx_app.extensions import db
-from bx_app.models import ChannelSettings, UisAccount
-from tests.unit.factories import make_credential, portal_token
+from bx_app.models import ChannelSettings
+from tests.unit.factories import portal_token, two_accounts
 
 
 @pytest.fixture
 def world(app):
-    account = UisAccount(app_id=601, name="Аккаунт")
-    other_account = UisAccount(app_id=602, name="Чужой")
-    db.session.add_all([account, other_account])
-    db.session.commit()
-    return {"account": account, "mine": make_credential(1, account), "other": make_credential(2, other_account)}
+    return two_accounts()
 
 
 VALID = {"active": "y", "default_responsible_id": "15", "lead_source_offline": "WEBFORM",
@@ -153,7 +149,6 @@ def test_settings_needs_csrf_when_enabled(app, client, world):
 def test_G3_default_titles_follow_the_portal_language(app, world):
     portal = world["mine"].portal
     portal.lang = "en"
-    from bx_app.extensions import db
 
     db.session.commit()
     settings = settings_store.load_settings(world["mine"].id)
