@@ -52,13 +52,6 @@ CHEAP_SKIPS = ("main_inactive", "channel_inactive", "wrong_stage", "kind_not_sup
 WRITE_LIMIT_RETRIES = 4
 
 
-class RetryLater(Exception):
-    def __init__(self, delay: int, reason: str):
-        super().__init__(reason)
-        self.delay = delay
-        self.reason = reason
-
-
 @dataclass(eq=False)
 class Work:
     """One event on its way through the shared batches."""

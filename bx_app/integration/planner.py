@@ -514,8 +514,3 @@ def resume(commands: dict, done: dict) -> dict:
             continue
         out[key] = (method, _substitute(params, done))
     return out
-
-
-def plan_event(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") -> Plan:
-    """Kept for callers of the first planner: the same as `plan`."""
-    return plan(event, settings, lookup, lang)

@@ -87,10 +87,6 @@ def start_token_session(app: Flask, data: dict) -> str:
     return token
 
 
-def current_token() -> str | None:
-    return g.get("app_session_token")
-
-
 def init_app(app: Flask) -> None:
     app.session_interface = AppSessionInterface()
 
