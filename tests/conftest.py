@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -11,20 +10,13 @@ from pathlib import Path
 
 import pytest
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fixtures"
-if not REFERENCE.exists():  # CI clones the repo with shared/ beside it; allow an override too
-    REFERENCE = Path(os.environ.get("BX_REFERENCE_FIXTURES", REFERENCE))
-LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copied from the API reference, see its README
 
 
 def reference_fixture(name: str) -> dict:
-    """A JSON payload from ../shared/reference/fixtures (or the vendored copy), minus _source/_note."""
-    for base in (REFERENCE, LOCAL_FIXTURES):
-        path = base / name
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return _strip_meta(data)
-    raise FileNotFoundError(name)
+    """A JSON payload from tests/fixtures (the reference's examples), minus _source/_note."""
+    path = FIXTURES / name
+    return _strip_meta(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _strip_meta(value):
