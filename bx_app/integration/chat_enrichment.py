@@ -10,6 +10,7 @@ from bx_app.extensions import db
 from bx_app.models import Credential, Event
 from bx_app.uis.client import DataApiClient
 from bx_app.uis.errors import UisError
+from bx_app.uis.notifications import STAGE_UNSURE, stage_from_chat_status
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,20 @@ def enrich_chats(credential_id: int, event_ids: list[int], client: DataApiClient
         return [e.id for e in wanted]
     for event_id, payload in payloads.items():
         chat_id = chat_of[event_id]
+        changes = {}
         if chat_id in rows:
             payload["_chat"] = rows[chat_id]
         elif not payload.get("_chat") and payload.get("chat_channel_id"):
             payload["_chat"] = {k: v for k, v in payload.items() if not k.startswith("_")}
+        row = payload.get("_chat") if isinstance(payload.get("_chat"), dict) else {}
+        stage = stage_from_chat_status(row.get("status"))
+        if payload.get(STAGE_UNSURE) and stage:
+            # The notification did not say lost or finished; the chat report's status does.
+            payload.pop(STAGE_UNSURE)
+            changes["stage"] = stage
         payload["_messages"] = messages.get(chat_id, [])
         if visitor_of.get(event_id) in visitors:
             payload["_visitor"] = visitors[visitor_of[event_id]]
-        Event.query.filter_by(id=event_id).update({"payload": payload})
+        Event.query.filter_by(id=event_id).update({"payload": payload, **changes})
     db.session.commit()
     return []

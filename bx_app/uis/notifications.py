@@ -65,6 +65,14 @@ _LIST_FIELDS = {"tag_ids", "tag_names", "employee_ids", "leg_ids"}
 _TEXT_FIELDS = {"visitor_phone_number", "contact_phone_number", "virtual_phone_number"}
 _NULL_TEXTS = {"", "null", "none", "undefined"}
 _INTEGER_TEXT = re.compile(r"^[+-]?\d+$")
+# get.chats_report statuses of a closed chat: lost = no operator reached the visitor.
+_LOST_CHAT_STATUSES = {"lost"}
+_FINISHED_CHAT_STATUSES = {"succeed", "refused"}
+# Words of the cabinet's event names ("Потеряный чат", "Завершение чата") and of names people give them.
+_LOST_NAME_WORDS = ("потер", "пропущ", "lost", "missed")
+_FINISHED_NAME_WORDS = ("заверш", "закончен", "закрыт", "finish", "ended", "closed")
+# Set on a chat notification whose outcome the body did not say; the chat report decides it later.
+STAGE_UNSURE = "_stage_unsure"
 
 
 class NotificationInvalid(ValueError):
@@ -135,6 +143,7 @@ def parse_notification(payload: Mapping | str | bytes) -> UisNotification:
     if not isinstance(payload, Mapping):
         raise NotificationInvalid("the payload is not an object of named values")
     flat = flatten_payload(payload)
+    flat.pop(STAGE_UNSURE, None)  # ours to set, never the sender's
     if not flat:
         raise NotificationInvalid("the payload is empty")
     fields = {key: _normalise(key, value) for key, value in flat.items()}
@@ -151,6 +160,8 @@ def parse_notification(payload: Mapping | str | bytes) -> UisNotification:
     if kind == "offline_message" and fields.get("visitor_message") is None:
         fields["visitor_message"] = fields.get("text")
     fields.pop("event", None)
+    if kind == "chat" and event is None and stage in ("finished", "lost") and _chat_closing_stage(fields) is None:
+        fields[STAGE_UNSURE] = True
     if event is None:
         event = _INFERRED_EVENT.get((kind, stage))
         if event == "in_call_session" and fields.get("direction") == "out":
@@ -184,11 +195,7 @@ def _kind_and_stage(event: str | None, fields: dict) -> tuple[str, str]:
     if kind == "offline_message":
         return kind, "arrived"
     if kind == "chat":
-        # UIS's default chat_finished template carries `status`; its lost_chat template does not.
-        status = fields.get("status")
-        if "status" in fields and status not in ("lost", None):
-            return kind, "finished"
-        return kind, "lost"
+        return kind, _chat_closing_stage(fields) or "finished"
     if fields.get("file_link") is not None:
         return kind, "record_ready"
     if fields.get("talk_time_duration") is not None or fields.get("total_time_duration") is not None:
@@ -196,6 +203,37 @@ def _kind_and_stage(event: str | None, fields: dict) -> tuple[str, str]:
     if "employee_ids" in fields and "wait_time_duration" in fields:
         return kind, "lost"
     return kind, "started"
+
+
+def _chat_closing_stage(fields: dict) -> str | None:
+    """"lost" or "finished" from what a chat body without an event key carries; None when it cannot tell.
+
+    Both events fire when a chat closes and an administrator may leave any field out of a template, so
+    only a field that names the outcome decides: `status` (in UIS's default chat_finished template; the
+    chat report's values), else the notification's name as the administrator typed it. Otherwise the
+    chat's status in get.chats_report decides during enrichment (see `stage_from_chat_status`).
+    """
+    status = fields.get("status")
+    if isinstance(status, str) and stage_from_chat_status(status):
+        return stage_from_chat_status(status)
+    name = fields.get("notification_name")
+    if isinstance(name, str):
+        words = name.lower()
+        lost = any(word in words for word in _LOST_NAME_WORDS)
+        finished = any(word in words for word in _FINISHED_NAME_WORDS)
+        if lost != finished:
+            return "lost" if lost else "finished"
+    return None
+
+
+def stage_from_chat_status(status: Any) -> str | None:
+    """A closed chat's stage from its status (get.chats_report / the `status` variable); None if still open."""
+    value = str(status or "").strip().lower()
+    if value in _LOST_CHAT_STATUSES:
+        return "lost"
+    if value in _FINISHED_CHAT_STATUSES:
+        return "finished"
+    return None
 
 
 def _kind_from_ids(fields: dict) -> str | None:
@@ -294,5 +332,5 @@ def default_template(event_mnemonic: str, method: str = "POST") -> str:
     return "{\n" + ",\n".join(lines) + "\n}"
 
 
-__all__ = ["EVENTS", "NotificationInvalid", "TEMPLATE_VARIABLES", "UisNotification", "default_template",
-           "flatten_payload", "merge_sources", "parse_notification"]
+__all__ = ["EVENTS", "STAGE_UNSURE", "NotificationInvalid", "TEMPLATE_VARIABLES", "UisNotification", "default_template",
+           "flatten_payload", "merge_sources", "parse_notification", "stage_from_chat_status"]
