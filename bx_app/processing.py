@@ -6,10 +6,11 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 
 from flask import current_app
 
+from bx_app import journal_view
 from bx_app.bitrix.client import MAX_BATCH
 from bx_app.bitrix.errors import (
     BitrixError,
@@ -128,11 +129,15 @@ def _finish(event_id: int, status: str, reason: str | None = None, result: dict 
     db.session.commit()
 
 
-def _facts(event: Event) -> EventFacts:
+def _facts(event: Event, zone: tzinfo) -> EventFacts:
+    """The planner's view of a row; a UIS time stored without an offset is local to the UIS account's zone."""
     payload = dict(event.payload or {})
     extra = {k[1:]: payload.pop(k) for k in ("_chat", "_messages", "_visitor") if k in payload}
+    occurred = event.occurred_at
+    if occurred is not None and occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=zone)
     return EventFacts(id=event.id, kind=event.kind, stage=event.stage, external_id=event.external_id,
-                      payload=payload, occurred_at=event.occurred_at, extra=extra)
+                      payload=payload, occurred_at=occurred, extra=extra)
 
 
 # --- entry points ---------------------------------------------------------------------------------
@@ -213,13 +218,14 @@ def _prepare(portal_id: int, event_ids: list[int], statuses: dict[int, str]) -> 
         return []
     settings = _load_settings(credential.id)
     lang = portal.lang or "ru"
+    zone = journal_view.timezone_of(credential)
     for event in list(live):
-        cheap = gate(_facts(event), settings, lang)
+        cheap = gate(_facts(event, zone), settings, lang)
         if cheap is not None and cheap.reason in CHEAP_SKIPS:
             _finish(event.id, EventStatus.SKIPPED, cheap.reason, result={"plan": cheap.summary})
             statuses[event.id] = EventStatus.SKIPPED
             live.remove(event)
-    starts = _chat_starts(credential.id, live, settings, statuses)
+    starts = _chat_starts(credential.id, live, settings, statuses, zone)
     ids = [e.id for e in live if e.id not in statuses]
     db.session.commit()
 
@@ -244,7 +250,7 @@ def _prepare(portal_id: int, event_ids: list[int], statuses: dict[int, str]) -> 
     works = []
     for event_id in ids:
         event = db.session.get(Event, event_id)
-        facts = _facts(event)
+        facts = _facts(event, zone)
         skipped = gate(facts, settings, lang)
         if skipped is not None:
             _finish(event_id, EventStatus.SKIPPED, skipped.reason, result={"plan": skipped.summary})
@@ -264,7 +270,8 @@ START_WAIT_SECONDS = 3
 START_MISSING_ATTEMPTS = 5
 
 
-def _chat_starts(credential_id: int, events: list[Event], settings: dict, statuses: dict[int, str]) -> dict:
+def _chat_starts(credential_id: int, events: list[Event], settings: dict, statuses: dict[int, str],
+                 zone: tzinfo) -> dict:
     """Chat finishes that add the transcript to what the start created: {event id: {"type", "id"}}.
 
     The stages of a chat keep their order: a finish whose start is still pending waits (deferred, no
@@ -273,11 +280,11 @@ def _chat_starts(credential_id: int, events: list[Event], settings: dict, status
     """
     starts: dict[int, dict] = {}
     for event in events:
-        if not final_transcript_wanted(_facts(event), settings):
+        if not final_transcript_wanted(_facts(event, zone), settings):
             continue
         start = Event.query.filter_by(credential_id=credential_id, kind="chat", stage="started",
                                       external_id=event.external_id).one_or_none()
-        work = Work(event_id=event.id, facts=_facts(event), attempts=(event.attempts or 0) + 1, written=None)
+        work = Work(event_id=event.id, facts=_facts(event, zone), attempts=(event.attempts or 0) + 1, written=None)
         if start is None:
             if (event.attempts or 0) >= START_MISSING_ATTEMPTS:
                 _finish(event.id, EventStatus.SKIPPED, "start_not_seen")
@@ -400,6 +407,11 @@ def _origin_commands(works: list[Work]) -> list[tuple[dict, list[Work]]]:
 
 
 def _event_lookup_commands(work: Work) -> dict:
+    """Round one for one event: its chat start's comments and its duplicates by phone/e-mail.
+
+    Nothing here refers to another command's answer: on a real portal a `$result[key][LEAD]` whose key is
+    missing resolves to the whole answer (or `[]`), and an empty `@ID` filter is no filter at all.
+    """
     needs, tag = work.needs, f"e{work.event_id}"
     commands = {}
     if work.start:
@@ -407,26 +419,31 @@ def _event_lookup_commands(work: Work) -> dict:
             "filter": {"ENTITY_ID": int(work.start["id"]), "ENTITY_TYPE": work.start["type"]},
             "select": ["ID", "COMMENT"], "order": {"ID": "DESC"}})
     for comm, value in (("phone", needs.phone), ("email", needs.email)):
-        if not value or not needs.duplicates:
-            continue
-        key = f"{tag}_d{comm}"
-        commands[key] = ("crm.duplicate.findbycomm", {"type": comm.upper(), "values": [value]})
-        if needs.open_entity:
-            commands[f"{tag}_l{comm}"] = ("crm.lead.list", {
-                "filter": {"@ID": f"$result[{key}][LEAD]", "STATUS_SEMANTIC_ID": "P"},
-                "select": ["ID", "ASSIGNED_BY_ID"], "order": {"ID": "DESC"}})
-            commands[f"{tag}_c{comm}"] = ("crm.deal.list", {
-                "filter": {"@CONTACT_ID": f"$result[{key}][CONTACT]", "CLOSED": "N"},
-                "select": ["ID", "ASSIGNED_BY_ID"], "order": {"ID": "DESC"}})
+        if value and needs.duplicates:
+            commands[f"{tag}_d{comm}"] = ("crm.duplicate.findbycomm", {"type": comm.upper(), "values": [value]})
     return commands
 
 
-def _lookup(client, works: list[Work], crm_mode: int | None, naive: bool) -> int | None:
-    units: list[tuple[dict, list[Work]]] = []
-    if crm_mode is None:
-        units.append(({"crm_mode": ("crm.settings.mode.get", {})}, []))
-    units += _origin_commands(works)
-    units += [(c, [w]) for w in works if (c := _event_lookup_commands(w))]
+def _open_entity_commands(work: Work) -> dict:
+    """Round two for one event: its open deal (by the contacts found) and open lead (by the leads found),
+    with the concrete ids round one read; an empty id list sends nothing."""
+    if not (work.needs and work.needs.open_entity):
+        return {}
+    duplicates, tag = work.found.get("duplicates") or {}, f"e{work.event_id}"
+    commands = {}
+    if duplicates.get("CONTACT"):
+        commands[f"{tag}_cdeal"] = ("crm.deal.list", {
+            "filter": {"@CONTACT_ID": sorted(duplicates["CONTACT"]), "CLOSED": "N"},
+            "select": ["ID", "ASSIGNED_BY_ID"], "order": {"ID": "DESC"}})
+    if duplicates.get("LEAD"):
+        commands[f"{tag}_llead"] = ("crm.lead.list", {
+            "filter": {"@ID": sorted(duplicates["LEAD"]), "STATUS_SEMANTIC_ID": "P"},
+            "select": ["ID", "ASSIGNED_BY_ID"], "order": {"ID": "DESC"}})
+    return commands
+
+
+def _send_lookup(client, units: list[tuple[dict, list[Work]]], naive: bool) -> dict:
+    """Send lookup units in shared batches; a failure marks only the owners of the failed part."""
     results: dict = {}
     for batch, owners in pack(units, single=naive):
         try:
@@ -451,6 +468,16 @@ def _lookup(client, works: list[Work], crm_mode: int | None, naive: bool) -> int
                     _retry(work, f"{error}", 0)
                 else:
                     _fail(work, "bitrix_error", error.description or str(error))
+    return results
+
+
+def _lookup(client, works: list[Work], crm_mode: int | None, naive: bool) -> int | None:
+    units: list[tuple[dict, list[Work]]] = []
+    if crm_mode is None:
+        units.append(({"crm_mode": ("crm.settings.mode.get", {})}, []))
+    units += _origin_commands(works)
+    units += [(c, [w]) for w in works if (c := _event_lookup_commands(w))]
+    results = _send_lookup(client, units, naive)
     if "crm_mode" in results:
         with contextlib.suppress(TypeError, ValueError):
             crm_mode = int(results["crm_mode"])
@@ -468,23 +495,29 @@ def _lookup(client, works: list[Work], crm_mode: int | None, naive: bool) -> int
         duplicates: dict[str, list[int]] = {}
         for comm in ("phone", "email"):
             hits = results.get(f"{tag}_d{comm}")
-            if isinstance(hits, dict):
+            if isinstance(hits, dict):  # no match at all is `[]`
                 for kind, ids in hits.items():
-                    duplicates.setdefault(kind, []).extend(int(i) for i in ids or [] if int(i) not in
-                                                           duplicates.get(kind, []))
-        open_entity = None
-        for prefix, entity in (("c", "deal"), ("l", "lead")):
-            for comm in ("phone", "email"):
-                rows = results.get(f"{tag}_{prefix}{comm}")
-                if open_entity is None and isinstance(rows, list) and rows:
-                    row = rows[0]
-                    open_entity = {"type": entity, "id": int(row["ID"]),
-                                   "responsible_id": int(row["ASSIGNED_BY_ID"]) if row.get("ASSIGNED_BY_ID") else None}
+                    known = duplicates.setdefault(kind, [])
+                    known.extend(i for i in (int(i) for i in ids or []) if i not in known)
         comments = results.get(f"{tag}_tc")
-        work.found = {"existing": by_origin.get(work.needs.origin, {}), "duplicates": duplicates,
-                      "open": open_entity,
+        work.found = {"existing": by_origin.get(work.needs.origin, {}), "duplicates": duplicates, "open": None,
                       "comments": [row.get("COMMENT") for row in comments if isinstance(row, dict)]
                       if isinstance(comments, list) else None}
+    # Round two, only for repeats whose duplicates were found: the open deal/lead among those ids.
+    second = [(c, [w]) for w in works if not w.status and (c := _open_entity_commands(w))]
+    if second:
+        results = _send_lookup(client, second, naive)
+        for work in works:
+            if work.status:
+                continue
+            tag = f"e{work.event_id}"
+            for key, entity in ((f"{tag}_cdeal", "deal"), (f"{tag}_llead", "lead")):
+                rows = results.get(key)
+                if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+                    row = rows[0]
+                    work.found["open"] = {"type": entity, "id": int(row["ID"]), "responsible_id":
+                                          int(row["ASSIGNED_BY_ID"]) if row.get("ASSIGNED_BY_ID") else None}
+                    break
     return crm_mode
 
 

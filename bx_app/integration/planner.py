@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bx_app.integration import transcript
 from bx_app.integration.contact_data import (
@@ -54,6 +54,13 @@ _WORDS = {
         "source": {"offline": "offline request", "chats": "chat", "calls": "call"},
     },
 }
+
+
+def b24_time(moment: datetime) -> str:
+    """ISO-8601 with an explicit offset, as Bitrix24 reads times; a time without a zone is UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -441,7 +448,7 @@ def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") ->
                                         "ENTITY_TYPE_ID": OWNER_TYPE[owner_type]}],
                     "DESCRIPTION": content_plain, "DESCRIPTION_TYPE": 1, **marker}
         if event.occurred_at:
-            activity["START_TIME"] = event.occurred_at.isoformat()
+            activity["START_TIME"] = b24_time(event.occurred_at)
         if responsible:
             activity["RESPONSIBLE_ID"] = responsible
         commands["activity"] = ("crm.activity.add", {"fields": activity})
