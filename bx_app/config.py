@@ -44,6 +44,10 @@ def from_environment() -> dict:
         "B24_CLIENT_ID": os.environ.get("B24_CLIENT_ID") or "",
         "B24_CLIENT_SECRET": os.environ.get("B24_CLIENT_SECRET") or "",
         "B24_OAUTH_URL": os.environ.get("B24_OAUTH_URL") or DEFAULT_OAUTH_URL,
+        # Development: more authorization servers (token URLs, comma-separated) to trust besides Bitrix24's two
+        # and B24_OAUTH_URL, e.g. the sandbox's second region.
+        "B24_EXTRA_OAUTH_URLS": [url.strip() for url in (os.environ.get("B24_EXTRA_OAUTH_URLS") or "").split(",")
+                                 if url.strip()],
         "B24_ALLOW_INSECURE_PORTALS": _flag("B24_ALLOW_INSECURE_PORTALS"),
         "B24_JS_URL": os.environ.get("B24_JS_URL") or DEFAULT_B24_JS_URL,
         "UIS_DATA_API_URL": os.environ.get("UIS_DATA_API_URL") or DEFAULT_UIS_DATA_API_URL,

@@ -152,18 +152,49 @@ def check_endpoint(endpoint: str, allow_insecure: bool) -> str:
     return endpoint if endpoint.endswith("/") else endpoint + "/"
 
 
+class UntrustedOAuthServer(Exception):
+    """A consent redirect names an authorization server that is not one of ours."""
+
+    def __init__(self, server_domain: str):
+        super().__init__(server_domain)
+        self.server_domain = server_domain
+
+
+def trusted_token_urls(config) -> list[str]:
+    """Every authorization server we may ask: Bitrix24's two regions, the configured one and any extra
+    configured for development (the sandbox's regions)."""
+    urls = [base + "oauth/token/" for base in TRUSTED_OAUTH_SERVERS.values()]
+    return urls + [config["B24_OAUTH_URL"], *(config.get("B24_EXTRA_OAUTH_URLS") or ())]
+
+
 def oauth_token_url(server_endpoint: str | None, config) -> str:
     """The authorization server to ask: one of ours, selected (never named) by the POSTed SERVER_ENDPOINT."""
     if server_endpoint:
-        normalised = server_endpoint.rstrip("/") + "/"
-        base = TRUSTED_OAUTH_SERVERS.get(normalised)
-        if base:
-            return base + "oauth/token/"
+        wanted = urlsplit(server_endpoint.strip())
+        for token_url in trusted_token_urls(config):
+            known = urlsplit(token_url)
+            if (known.scheme, known.netloc.lower()) == (wanted.scheme.lower(), wanted.netloc.lower()) \
+                    and wanted.path.rstrip("/") == "/rest":
+                return token_url
     return config["B24_OAUTH_URL"]
 
 
-def oauth_server(config, server_endpoint: str | None = None) -> OAuthServer:
-    return OAuthServer(oauth_token_url(server_endpoint, config), config["B24_CLIENT_ID"], config["B24_CLIENT_SECRET"])
+def oauth_token_url_for_domain(server_domain: str | None, config) -> str:
+    """Where a consent code is exchanged: the portal's own region server, named by the redirect's
+    `server_domain`, when it is one of ours; none named → the configured one. Raises UntrustedOAuthServer."""
+    wanted = (server_domain or "").strip().lower()
+    if not wanted:
+        return config["B24_OAUTH_URL"]
+    for token_url in trusted_token_urls(config):
+        if urlsplit(token_url).netloc.lower() == wanted:
+            return token_url
+    raise UntrustedOAuthServer(server_domain)
+
+
+def oauth_server(config, server_endpoint: str | None = None, *, server_domain: str | None = None) -> OAuthServer:
+    token_url = (oauth_token_url_for_domain(server_domain, config) if server_domain
+                 else oauth_token_url(server_endpoint, config))
+    return OAuthServer(token_url, config["B24_CLIENT_ID"], config["B24_CLIENT_SECRET"])
 
 
 def verify_portal_auth(auth: PortalAuth, config) -> dict:

@@ -54,7 +54,16 @@ def callback():
         return render_template("error.html", code=400, title=_("Неверный запрос"),
                                reason=_("Нет параметра code.")), 400
     try:
-        tokens = installation.oauth_server(current_app.config).exchange_code(code)
+        # The code is valid only at the portal's own region server, which the redirect names.
+        server = installation.oauth_server(current_app.config, server_domain=request.args.get("server_domain"))
+    except installation.UntrustedOAuthServer as exc:
+        log.warning("consent redirect names an untrusted authorization server %r", exc.server_domain)
+        reason = _("Неизвестный сервер авторизации Bitrix24: %(server)s.", server=exc.server_domain[:100])
+        if purpose in completions:
+            return completions[purpose](state, None, reason)
+        return render_template("error.html", code=400, title=_("Ошибка подключения"), reason=reason), 400
+    try:
+        tokens = server.exchange_code(code)
     except BitrixError as exc:
         log.warning("code exchange failed: %s", exc)
         reason = _("Bitrix24 не выдал доступ: %(error)s", error=str(exc))
