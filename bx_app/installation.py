@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import re
 import secrets
@@ -21,6 +20,7 @@ from bx_app.extensions import db
 from bx_app.models import Credential, InstallClaim, Portal
 from bx_app.models.account import PortalStatus
 from bx_app.models.timeutil import utcnow
+from bx_app.outbound import AddressForbidden, OutboundPolicy
 
 log = logging.getLogger(__name__)
 
@@ -121,27 +121,45 @@ def parse_event_auth(form) -> PortalAuth:
 
 
 def _is_loopback_or_private(host: str) -> bool:
-    if host in ("localhost",) or host.endswith(".localhost"):
-        return True
+    """A host that is internal in any spelling (127.1, 0x7f.0.0.1, [::ffff:10.0.0.1], localhost…)."""
     try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return addr.is_loopback or addr.is_private or addr.is_link_local or addr.is_unspecified
+        OutboundPolicy(allow_insecure=False).check_host_literal(host)
+    except AddressForbidden:
+        return True
+    return False
+
+
+def address_refusal(exc: AddressForbidden):
+    """The user's words for a refused outbound address (the policy itself knows no languages)."""
+    if exc.reason == "insecure_scheme":
+        return _l("Портал должен работать по HTTPS.")
+    if exc.reason == "internal":
+        return _l("Адрес %(host)s ведёт в локальную или частную сеть: приложение не обращается к таким адресам. "
+                  "Укажите адрес портала в интернете.", host=exc.host)
+    if exc.reason == "unresolvable":
+        return _l("Адрес %(host)s не найден (DNS). Проверьте адрес портала.", host=exc.host)
+    return _l("Это не адрес портала: %(domain)s", domain=repr(exc.host))
 
 
 def portal_endpoint(domain: str, secure: bool, allow_insecure: bool) -> str:
-    """The portal's REST endpoint, refusing http and loopback portals unless development allows them."""
+    """The portal's REST endpoint, refusing http and internal portals unless development allows them."""
     if not _DOMAIN_RE.match(domain):
         raise InstallRejected(400, _l("Это не адрес портала: %(domain)s", domain=repr(domain)))
     host = domain.rsplit(":", 1)[0] if ":" in domain else domain
     if not allow_insecure:
         if not secure:
             raise InstallRejected(400, _l("Портал должен работать по HTTPS."))
-        if _is_loopback_or_private(host):
-            raise InstallRejected(400, _l("Портал в локальной или частной сети не допускается."))
+        try:
+            OutboundPolicy(allow_insecure=False).check_host_literal(host)
+        except AddressForbidden as exc:
+            raise InstallRejected(400, address_refusal(exc)) from None
     scheme = "https" if secure else "http"
     return f"{scheme}://{domain}/rest/"
+
+
+def address_policy(config) -> OutboundPolicy:
+    """The outbound-address policy of this deployment (lifted only in development)."""
+    return OutboundPolicy(allow_insecure=bool(config.get("B24_ALLOW_INSECURE_PORTALS")))
 
 
 def check_endpoint(endpoint: str, allow_insecure: bool) -> str:
@@ -276,9 +294,9 @@ def upsert_installed_portal(auth: PortalAuth, info: dict, config, store_tokens: 
     return portal
 
 
-def ensure_uninstall_handler(portal: Portal, access_token: str, handler_url: str) -> None:
+def ensure_uninstall_handler(portal: Portal, access_token: str, handler_url: str, config) -> None:
     """Bind ONAPPUNINSTALL to our events URL once (a duplicate bind is harmless)."""
-    client = PortalClient(portal.client_endpoint, StaticToken(access_token))
+    client = PortalClient(portal.client_endpoint, StaticToken(access_token), address_policy=address_policy(config))
     try:
         bound = client.call("event.get").result or []
         if any(str(b.get("event", "")).upper() == "ONAPPUNINSTALL" and b.get("handler") == handler_url

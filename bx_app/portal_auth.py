@@ -23,6 +23,7 @@ from bx_app.bitrix.oauth import OAuthServer, TokenSet
 from bx_app.extensions import db, redis_connection
 from bx_app.models.account import Portal, PortalStatus
 from bx_app.models.timeutil import utcnow
+from bx_app.outbound import OutboundPolicy
 
 log = logging.getLogger(__name__)
 
@@ -216,4 +217,5 @@ def client_for_portal(portal_id: int, config: Mapping | None = None, redis=None,
             session.commit()
 
     client_options.setdefault("on_endpoint_change", remember_new_endpoint)
+    client_options.setdefault("address_policy", OutboundPolicy(bool(config.get("B24_ALLOW_INSECURE_PORTALS"))))
     return PortalClient(endpoint, token_source, limiter=limiter, **client_options)

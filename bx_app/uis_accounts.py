@@ -19,6 +19,7 @@ from bx_app.installation import InstallRejected
 from bx_app.models import Credential, InstallClaim, Portal, UisAccount
 from bx_app.models.account import PortalStatus
 from bx_app.models.timeutil import utcnow
+from bx_app.outbound import AddressForbidden, OutboundPolicy
 from bx_app.portal_auth import store_tokens
 from bx_app.uis.client import DataApiClient
 from bx_app.uis.errors import TransportError, UisError
@@ -155,10 +156,17 @@ def normalise_portal_address(raw: str, allow_insecure: bool) -> PortalAddress:
     return PortalAddress(domain=domain, base_url=f"{scheme}://{domain}")
 
 
-def portal_reachable(base_url: str, timeout: float = PORTAL_CHECK_TIMEOUT) -> bool:
-    """Any HTTP answer from the portal's address counts; no answer within the timeout does not."""
+def portal_reachable(base_url: str, timeout: float = PORTAL_CHECK_TIMEOUT, allow_insecure: bool = False) -> bool:
+    """Any HTTP answer from the portal's address counts; no answer within the timeout does not.
+
+    The request goes only to an address the outbound policy resolved and checked (ConnectRefused
+    otherwise): the address was typed by a user, and the server must not probe its own network for them.
+    """
     try:
-        requests.head(base_url + "/", timeout=timeout, allow_redirects=False)
+        OutboundPolicy(allow_insecure).session().head(base_url + "/", timeout=timeout, allow_redirects=False)
+    except AddressForbidden as exc:
+        log.warning("portal address refused by the outbound policy: %s", exc)
+        raise ConnectRefused(str(installation.address_refusal(exc))) from None
     except requests.RequestException as exc:
         log.info("portal %s unreachable: %s", base_url, exc)
         return False
@@ -203,7 +211,7 @@ def prepare_connect(account: UisAccount, name: str, raw_address: str, allow_inse
     except AddressRefused as exc:
         raise ConnectRefused(str(exc)) from None
     check_portal_free(account, address.domain)
-    if not portal_reachable(address.base_url):
+    if not portal_reachable(address.base_url, allow_insecure=allow_insecure):
         raise ConnectRefused(_("Портал %(url)s недоступен: проверьте адрес и попробуйте ещё раз.",
                                url=address.base_url))
     return {"purpose": "connect", "account_id": account.id, "name": name, "domain": address.domain,

@@ -18,6 +18,7 @@ from bx_app.bitrix.errors import (
     BatchLengthExceeded,
     BitrixError,
     ExpiredToken,
+    ForbiddenAddress,
     InvalidToken,
     NetworkError,
     OperationTimeLimit,
@@ -27,6 +28,7 @@ from bx_app.bitrix.errors import (
     from_response,
 )
 from bx_app.bitrix.limiter import DEFAULT_CAPACITY, DEFAULT_RATE, RateLimiter, local_bucket
+from bx_app.outbound import AddressForbidden, OutboundPolicy, ip_literal
 
 log = logging.getLogger(__name__)
 
@@ -232,20 +234,24 @@ class PortalClient:
     full jitter, ``max_retries`` times); OPERATION_TIME_LIMIT waits for the method's reset time unless that
     is longer than ``max_operation_wait`` (then it is raised for the job to reschedule); ``expired_token``
     refreshes through the token source and repeats once; a 302 after a portal rename is followed and the
-    new endpoint kept (``client_endpoint``, ``on_endpoint_change``). Writes are retried too: the app marks
-    them with ORIGIN_ID so a repeat after a lost answer is detected downstream.
+    new endpoint kept (``client_endpoint``, ``on_endpoint_change``) only when the new host passes
+    ``address_policy`` and looks like the same portal renamed; otherwise the token is never sent there.
+    Every connection goes through the policy's pinned transport unless a ``session`` is given.
+    Writes are retried too: the app marks them with ORIGIN_ID so a repeat after a lost answer is
+    detected downstream.
     """
 
     def __init__(self, client_endpoint: str, token_source: TokenSource, limiter: RateLimiter | None = None,
                  session: requests.Session | None = None, timeout: float = 65.0, max_retries: int = 3,
                  backoff_base: float = 1.0, backoff_cap: float = 30.0, max_operation_wait: float = 60.0,
                  on_endpoint_change: Callable[[str], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, address_policy: OutboundPolicy | None = None):
         self.client_endpoint = client_endpoint.rstrip("/") + "/"
         self.token_source = token_source
         self.limiter = limiter if limiter is not None else local_bucket(
             self.client_endpoint, DEFAULT_RATE, DEFAULT_CAPACITY, 2)
-        self.session = session or requests.Session()
+        self.address_policy = address_policy if address_policy is not None else OutboundPolicy()
+        self.session = session or self.address_policy.session()
         self.timeout = timeout  # Bitrix24 cuts a call at 60 s; wait a little longer than that
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -355,6 +361,8 @@ class PortalClient:
             try:
                 response = self.session.post(url, json={**params, "auth": token}, timeout=self.timeout,
                                              allow_redirects=False)
+            except AddressForbidden as exc:
+                raise ForbiddenAddress("FORBIDDEN_ADDRESS", str(exc), None, method) from None
             except requests.RequestException as exc:
                 self._count("network_errors")
                 error: BitrixError = NetworkError("NETWORK_ERROR", f"{type(exc).__name__}: {exc}", None, method)
@@ -425,6 +433,14 @@ class PortalClient:
             return
         if old.scheme == "https" and new.scheme != "https":
             raise ServerError("INSECURE_REDIRECT", f"refusing to follow {location} from https", 302, method)
+        try:
+            self.address_policy.check_url(location)
+        except AddressForbidden as exc:
+            raise ForbiddenAddress("FORBIDDEN_REDIRECT", f"refusing to follow {location}: {exc}", 302,
+                                   method) from None
+        if not plausible_rename(old.hostname or "", new.hostname or ""):
+            raise ForbiddenAddress("FORBIDDEN_REDIRECT", f"{location} is not this portal under a new name",
+                                   302, method)
         path = new.path
         suffix = method.lower()
         lowered = path.lower()
@@ -445,6 +461,32 @@ class PortalClient:
         self.endpoint_changed = True
         if self.on_endpoint_change is not None:
             self.on_endpoint_change(endpoint)
+
+
+# Bitrix24 cloud zones: a renamed cloud portal stays a cloud portal (company.bitrix24.ru → new.bitrix24.ru).
+_CLOUD_PORTAL_RE = re.compile(r"^[a-z0-9-]+\.bitrix24\.[a-z]{2,3}(\.[a-z]{2})?$")
+
+
+def plausible_rename(old_host: str, new_host: str) -> bool:
+    """Whether a redirect from ``old_host`` to ``new_host`` can be the same portal renamed.
+
+    A cloud portal moves to another name in a Bitrix24 cloud zone; a self-hosted portal to another name
+    under the same parent domain (crm.example.com → b24.example.com). Anything else — a redirect to
+    an unrelated site or to a bare IP — could be an attempt to collect the access token.
+    """
+    old_host, new_host = old_host.lower().rstrip("."), new_host.lower().rstrip(".")
+    if not old_host or not new_host:
+        return False
+    try:
+        old_ip, new_ip = ip_literal(old_host), ip_literal(new_host)
+    except AddressForbidden:
+        return False
+    if old_ip is not None or new_ip is not None:
+        return old_ip is not None and old_ip == new_ip  # development portals: same address, other port
+    if _CLOUD_PORTAL_RE.match(old_host) and _CLOUD_PORTAL_RE.match(new_host):
+        return True
+    old_parent, new_parent = old_host.split(".", 1)[-1], new_host.split(".", 1)[-1]
+    return "." in old_parent and old_parent == new_parent
 
 
 def _items(result: Any) -> list:

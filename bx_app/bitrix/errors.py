@@ -226,6 +226,12 @@ class NetworkError(BitrixError):
     default_code = "NETWORK_ERROR"
 
 
+class ForbiddenAddress(BitrixError):
+    """The portal's address (or the host it redirects to) is one the server must not contact."""
+
+    default_code = "FORBIDDEN_ADDRESS"
+
+
 # Codes as Bitrix24 spells them; matching is case-insensitive (both NO_AUTH_FOUND and expired_token exist).
 _BY_CODE: dict[str, type[BitrixError]] = {
     "expired_token": ExpiredToken,

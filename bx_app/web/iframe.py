@@ -58,7 +58,8 @@ def admin_required(view):
 
 def _who_is_opening(portal: Portal, auth_id: str) -> tuple[int | None, bool, str]:
     """The opening user's id, admin flag and name, in one batch with the user's own token."""
-    client = PortalClient(portal.client_endpoint, StaticToken(auth_id))
+    client = PortalClient(portal.client_endpoint, StaticToken(auth_id),
+                          address_policy=installation.address_policy(current_app.config))
     batch = client.batch({"me": ("profile", {}), "is_admin": ("user.admin", {})})
     profile = batch.results.get("me") or {}
     is_admin = bool(batch.results.get("is_admin"))

@@ -88,7 +88,7 @@ def install():
         portal = installation.upsert_installed_portal(auth, info, current_app.config)
         bind_error = None
         try:
-            installation.ensure_uninstall_handler(portal, auth.access_token, events_url())
+            installation.ensure_uninstall_handler(portal, auth.access_token, events_url(), current_app.config)
         except Exception as exc:  # noqa: BLE001 - shown on the page, install still completes
             bind_error = str(exc)
         credential = portal.credential
@@ -114,7 +114,7 @@ def _install_event():
         info = installation.verify_portal_auth(auth, config)
         portal = installation.upsert_installed_portal(auth, info, config)
         with contextlib.suppress(Exception):  # logged inside; the install itself is stored
-            installation.ensure_uninstall_handler(portal, auth.access_token, events_url())
+            installation.ensure_uninstall_handler(portal, auth.access_token, events_url(), config)
         return jsonify(result="installed", member_id=portal.member_id)
     except InstallRejected as exc:
         log.warning("ONAPPINSTALL refused member_id=%s: %s", request.form.get("auth[member_id]"), exc.reason)

@@ -103,7 +103,9 @@ class FakeBitrix:
         return f"http://127.0.0.1:{self.port}"
 
     def config(self, redis_url):
-        return dict(TEST_CONFIG, B24_OAUTH_URL=f"{self.base}/oauth/token/", REDIS_URL=redis_url)
+        # A portal on loopback is a development portal: only the insecure mode may reach it.
+        return dict(TEST_CONFIG, B24_OAUTH_URL=f"{self.base}/oauth/token/", REDIS_URL=redis_url,
+                    B24_ALLOW_INSECURE_PORTALS=True)
 
 
 @pytest.fixture
