@@ -4,13 +4,29 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
-from bx_app.sandbox.uis import notify
+from bx_app.sandbox.uis import calls, notify
 from bx_app.sandbox.uis import state as st
 from bx_app.sandbox.uis.rpc import CODES
 
 
 class ControlError(ValueError):
     """A control request that cannot be carried out (400 for the API, a flash for the page)."""
+
+
+REFUSALS = (ControlError, notify.TemplateRefused, calls.CallRefused)
+
+
+def _check_notify(state: st.UisState, events: list[str], body: dict) -> None:
+    """Refuse bad notification options before anything is created (never half-done)."""
+    method = body.get("notify_method")
+    if method not in (None, "") and str(method).upper() not in ("POST", "GET"):
+        raise ControlError("notify_method is POST or GET")
+    if body.get("order") not in (None, "") and body["order"] not in st.DELIVERY_ORDERS:
+        raise ControlError(f"order is one of {', '.join(st.DELIVERY_ORDERS)}")
+    with state.lock:
+        for event in events:
+            _, chosen = notify.target(state, event, body)
+            notify.template_for(state, event, chosen, notify.choice_for(event, body))
 
 
 def _site(state: st.UisState, value) -> dict | None:
@@ -37,6 +53,7 @@ def _marketing(body: dict) -> dict:
 
 
 def create_offline_message(state: st.UisState, body: dict) -> dict:
+    _check_notify(state, ["offline_message"], body)
     with state.lock:
         site = _site(state, body.get("site_id", body.get("site")))
         when = body.get("date_time") or state.now()
@@ -150,6 +167,7 @@ def add_chat_message(state: st.UisState, chat_id: int, body: dict) -> dict:
 
 
 def finish_chat(state: st.UisState, chat_id: int, body: dict) -> dict:
+    _check_notify(state, ["chat_finished", "lost_chat"], body)
     with state.lock:
         chat = _chat(state, chat_id)
         if chat["status"] not in ("new", "active"):
@@ -168,39 +186,84 @@ def finish_chat(state: st.UisState, chat_id: int, body: dict) -> dict:
     return {"row": chat, "deliveries": notify.deliver(state, event, chat, body)}
 
 
-def create_call(state: st.UisState, body: dict) -> dict:
+def create_call(state: st.UisState, body: dict, public_url: str = "") -> dict:
+    """A call placed in the cabinet: stored for get.calls_report, its notifications sent in order."""
+    _check_notify(state, st.CALL_EVENTS, body)
+    return calls.place(state, body, state.public_url or public_url)
+
+
+def finish_call(state: st.UisState, call_id: int, body: dict) -> dict:
+    _check_notify(state, st.CALL_EVENTS, body)
+    return calls.finish(state, call_id, body)
+
+
+def configure_notifications(state: st.UisState, body: dict) -> dict:
+    """The cabinet's "Уведомления" page: the hook URL, delivery options, per event name/method/template.
+
+    body: hook_url, public_url, duplicate, order, seed, and events: {event: {name, method, active,
+    template: "default" | text, templates: {POST: text, GET: text}}}; or one event as event + the same keys.
+    """
+    events = dict(body.get("events") or {})
+    if body.get("event"):
+        events[body["event"]] = {k: body[k] for k in ("name", "method", "active", "template", "templates")
+                                 if k in body}
     with state.lock:
-        is_lost = bool(body.get("is_lost"))
-        employee = None if is_lost else _employee(state, body.get("employee_id"), 45012)
-        start = body.get("start_time") or state.now()
-        talk = 0 if is_lost else int(body.get("talk_duration") or 60)
-        wait = int(body.get("wait_duration") or 10)
-        site = _site(state, body.get("site_id"))
-        call_id = state.next_id("call")
-        row = st.pad({
-            "id": call_id, "start_time": start, "finish_time": state.later(start, wait + talk),
-            "finish_reason": "subscriber_disconnects", "direction": body.get("direction") or "in",
-            "is_lost": is_lost, "contact_phone_number": body.get("contact_phone_number") or body.get("phone"),
-            "virtual_phone_number": body.get("virtual_phone_number") or "74951234567",
-            "communication_id": call_id, "communication_type": "call", "communication_number": 1,
-            "wait_duration": wait, "talk_duration": talk, "total_duration": wait + talk,
-            "call_records": [] if is_lost else ["sandbox0record"], "scenario_id": 55101,
-            "scenario_name": "Входящие — отдел продаж",
-            "site_id": site["id"] if site else None, "site_domain_name": site["domain_name"] if site else None,
-            "employees": [{"employee_id": employee["id"], "employee_full_name": employee["full_name"],
-                           "is_answered": True, "is_talked": True}] if employee else [],
-            "last_answered_employee_id": employee["id"] if employee else None,
-            "last_answered_employee_full_name": employee["full_name"] if employee else None,
-            "tags": [], **_marketing(body),
-        }, st.CALL_FIELDS)
-        if not is_lost:
-            row["full_record_file_link"] = f"https://media.uiscom.ru/{call_id}/sandbox0record"
-        state.calls.append(row)
-    event = "lost_call_session" if is_lost else "call_session_finished"
-    return {"row": row, "deliveries": notify.deliver(state, event, row, body)}
+        updates = {}
+        for event, change in events.items():
+            if event not in state.notifications:
+                raise ControlError(f"unknown event {event!r}; the sandbox sends {', '.join(st.NOTIFIED_EVENTS)}")
+            updates[event] = _notification_change(state.notifications[event], event, change or {})
+        if "order" in body and body["order"] not in st.DELIVERY_ORDERS:
+            raise ControlError(f"order is one of {', '.join(st.DELIVERY_ORDERS)}")
+        for key in ("hook_url", "public_url"):
+            if key in body:
+                value = (body[key] or "").strip() or None
+                if value and not value.startswith(("http://", "https://")):
+                    raise ControlError(f"{key} is an http(s) URL")
+                setattr(state, key, value.rstrip("/") if value and key == "public_url" else value)
+        for key in ("duplicate", "order", "seed"):
+            if key in body:
+                state.delivery[key] = bool(body[key]) if key == "duplicate" else body[key]
+        for event, setting in updates.items():
+            state.notifications[event] = setting
+        return state.notification_settings()
+
+
+def _notification_change(current: dict, event: str, change: dict) -> dict:
+    setting = dict(current)
+    if "name" in change:
+        setting["name"] = str(change["name"] or "").strip() or current["name"]
+    if "method" in change:
+        method = str(change["method"] or "").upper()
+        if method not in ("POST", "GET"):
+            raise ControlError(f"{event}: method is POST or GET")
+        setting["method"] = method
+    if "active" in change:
+        setting["active"] = bool(change["active"])
+    texts = dict(change.get("templates") or {})
+    if "template" in change:
+        texts[setting["method"]] = change["template"]
+    if texts:
+        pasted = dict(current.get("template") or {})
+        for method, text in texts.items():
+            method = str(method).upper()
+            if method not in ("POST", "GET"):
+                raise ControlError(f"{event}: templates are keyed POST or GET")
+            if text in (None, *notify.DEFAULT_CHOICES):
+                pasted.pop(method, None)
+            else:
+                try:
+                    pasted[method] = notify.check_template(event, method, text)
+                except notify.TemplateRefused as error:
+                    raise ControlError(f"{event} {method}: {error}") from error
+        setting["template"] = pasted or None
+    return setting
 
 
 def configure(state: st.UisState, body: dict) -> dict:
+    delivery_keys = ("hook_url", "public_url", "duplicate", "order", "seed")
+    if any(key in body for key in delivery_keys):
+        configure_notifications(state, {k: body[k] for k in delivery_keys if k in body})
     with state.lock:
         if "minute_limit" in body:
             state.minute.limit = int(body["minute_limit"])

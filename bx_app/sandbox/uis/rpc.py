@@ -90,7 +90,12 @@ REPORTS = {
                                        sortable={"date_time", "channel_type", "employee_id"},
                                        extra_params={"chat_id", "chat_ids"}),
     "get.calls_report": Report("calls", st.CALL_FIELDS, st.CALL_DEFAULTS, "start_time",
-                               extra_params={"include_ongoing_calls"}, not_filterable={"employees", "tags"}),
+                               extra_params={"include_ongoing_calls"}, not_filterable=st.CALL_NOT_FILTERABLE,
+                               sortable=st.CALL_SORTABLE),
+    "get.call_legs_report": Report("call_legs", st.CALL_LEG_FIELDS, st.CALL_LEG_DEFAULTS, "start_time",
+                                   not_filterable=st.CALL_LEG_NOT_FILTERABLE, sortable=st.CALL_LEG_SORTABLE),
+    "get.scenarios": Report("scenarios", [], [], None),
+    "get.virtual_numbers": Report("virtual_numbers", [], [], None),
     "get.chat_channels": Report("channels", [], [], None),
     "get.employees": Report("employees", [], [], None),
     "get.sites": Report("sites", [], [], None),
@@ -277,6 +282,13 @@ def _report(state: st.UisState, report: Report, params: dict) -> tuple[list, dic
                         if r.get(report.date_field) and start <= parse_time(r[report.date_field], "row") <= end]
         if chat_ids:
             selected = [r for r in selected if r["chat_id"] in chat_ids]
+
+    if "include_ongoing_calls" in report.extra_params:
+        ongoing = params.get("include_ongoing_calls", False)
+        if not isinstance(ongoing, bool):
+            raise RpcError("data_type_error", field="include_ongoing_calls", value=ongoing)
+        if not ongoing:
+            selected = [r for r in selected if r.get("finish_time") is not None]
 
     if params.get("filter") is not None:
         filterable = report.filterable if report.filterable is not None else set(known_fields) - report.not_filterable

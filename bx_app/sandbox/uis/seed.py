@@ -253,6 +253,11 @@ CHATS = [{'id': 880011223,
   'visitor_id': 5123456701,
   'visitor_phone_number': '79161112233',
   'person_id': 33445501,
+  # From notification_chat_finished.json (same chat): what the report row knows beyond its default fields.
+  'visitor_session_id': 77001111,
+  'search_engine': 'Яндекс',
+  'search_query': 'купить диван',
+  'ua_client_id': None,
   'visitor_type': 'Новый',
   'visitor_city': 'Москва',
   'visitor_region': 'Москва',
@@ -431,6 +436,8 @@ OFFLINE_MESSAGES = [{'id': 660012345,
   'visitor_phone_number': '79167778899',
   'visitor_email': 'sergey@example.com',
   'visitor_session_id': 77001234,
+  'search_engine': 'Яндекс',  # from notification_offline_message.json (same request)
+  'search_query': None,
   'is_agree_to_process_personal_data': True,
   'is_agree_to_mailing': False,
   'properties': None,
@@ -553,7 +560,197 @@ CALLS = [{'id': 3100012345,
 VISITORS = [{'id': 5123456701, 'name': 'Анна', 'emails': [], 'phones': ['79161112233'], 'usernames': []},
  {'id': 5123456703, 'name': None, 'emails': [], 'phones': [], 'usernames': ['anna_k']}]
 
-UIS_DEFAULT_TEMPLATES = {'offline_message': {'POST': '{\n'
+SCENARIOS = [{'id': 55101,
+  'name': 'Входящие — отдел продаж',
+  'virtual_phone_numbers': ['74951234567'],
+  'sites': [7301, 7302],
+  'campaigns': [90211]}]
+
+VIRTUAL_NUMBERS = [{'id': 4401,
+  'child_customer_id': None,
+  'virtual_phone_number': '74951234567',
+  'redirection_phone_number': None,
+  'activation_date': '2023-03-15 10:25:00',
+  'status': 'active',
+  'category': 'usual',
+  'type': 'va',
+  'comment': None,
+  'name': 'Основной номер',
+  'campaigns': [{'campaign_id': 90211,
+                 'campaign_name': 'Яндекс Директ — поиск',
+                 'site_id': 7301,
+                 'site_domain_name': 'shop.example.ru',
+                 'site_blocks': [{'site_block_id': 9101, 'site_block_name': 'Шапка сайта', 'is_tracking': True}]}],
+  'scenarios': [{'scenario_id': 55101,
+                 'scenario_name': 'Входящие — отдел продаж',
+                 'call_processing_rule_id': 120001,
+                 'is_active': True}]}]
+
+# The cabinet's event directory (mnemonic → name shown in the cabinet), from the directory fixture.
+NOTIFICATION_EVENTS = {'call_session_finished': 'Завершение звонка',
+ 'call_connected': 'Поднятие трубки',
+ 'call_disconnected': 'Завершение плеча',
+ 'call_proceeding': 'Ожидание ответа',
+ 'offline_message': 'Офлайн заявка',
+ 'chat_finished': 'Завершение чата',
+ 'lost_chat': 'Потеряный чат',
+ 'fax_receive_finished': 'Принятый факс',
+ 'in_call_session': 'Входящий звонок на виртуальный номер',
+ 'lost_call_session': 'Потерянный звонок',
+ 'out_call_session': 'Исходящий звонок',
+ 'set_mark': 'Проставление тега',
+ 'talk_finished': 'Окончание разговора',
+ 'talk_started': 'Начало разговора',
+ 'voice_message': 'Голосовое сообщение',
+ 'in_call': 'Входящее плечо',
+ 'out_call': 'Исходящее плечо',
+ 'talk_record_file': 'Записанный разговор',
+ 'event': 'Событие',
+ 'call_hold_control': 'Удержание вызова',
+ 'talk_record_control': 'Управление записью разговора',
+ 'unset_mark': 'Снятие тега',
+ 'sip_line_unregister': 'Потеря регистрации SIP-линии'}
+
+# The default HTTP templates the cabinet proposes per event and method (POST body / GET query string),
+# verbatim from the directory fixture, including its slips (a missing '&' in call_session_finished GET).
+UIS_DEFAULT_TEMPLATES = {'in_call_session': {'POST': '{  \n'
+                             '  "notification_name":{{notification_name}},\n'
+                             '  "virtual_phone_number":{{virtual_phone_number}},\n'
+                             '  "notification_time":{{notification_time}},\n'
+                             '  "scenario_name": {{scenario_name}},\n'
+                             '  "contact_info":{  \n'
+                             '    "contact_phone_number":{{contact_phone_number}},\n'
+                             '    "communication_number":{{communication_number}},\n'
+                             '    "contact_id": {{contact_id}},\n'
+                             '    "contact_full_name": {{contact_full_name}}\n'
+                             '  },\n'
+                             '  "call_session_id":{{call_session_id}}\n'
+                             '}',
+                     'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&scenario_name={{scenario_name}}&contact_phone_number={{contact_phone_number}}&communication_number={{communication_number}}&contact_id={{contact_id}}&contact_full_name={{contact_full_name}}&call_session_id={{call_session_id}}'},
+ 'out_call_session': {'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&contact_phone_number={{contact_phone_number}}&contact_id={{contact_id}}&contact_full_name={{contact_full_name}}&call_session_id={{call_session_id}}&employee_full_name={{employee_full_name}}&employee_id={{employee_id}}&employee_phone_number={{employee_phone_number}}',
+                      'POST': '{\n'
+                              '  "notification_name": {{notification_name}},\n'
+                              '  "virtual_phone_number": {{virtual_phone_number}},\n'
+                              '  "notification_time": {{notification_time}},\n'
+                              '  "contact_info":{\n'
+                              '    "contact_phone_number":{{contact_phone_number}},\n'
+                              '    "contact_id":{{contact_id}},\n'
+                              '    "contact_full_name":{{contact_full_name}}\n'
+                              '  },\n'
+                              '  "call_session_id":{{call_session_id}},\n'
+                              '  "employee_info":{\n'
+                              '    "employee_full_name":{{employee_full_name}},\n'
+                              '    "employee_id":{{employee_id}},\n'
+                              '    "employee_phone_number":{{employee_phone_number}}\n'
+                              '  }\n'
+                              '}'},
+ 'call_session_finished': {'POST': '{\n'
+                                   '  "notification_name":{{notification_name}},\n'
+                                   '  "virtual_phone_number":{{virtual_phone_number}},\n'
+                                   '  "notification_time":{{notification_time}},\n'
+                                   '  "external_id": {{external_id}},\n'
+                                   '  "contact_info":{\n'
+                                   '    "contact_phone_number":{{contact_phone_number}},\n'
+                                   '    "communication_number":{{communication_number}}\n'
+                                   '  },\n'
+                                   '  "employee_info": {\n'
+                                   '    "employee_full_name": {{employee_full_name}},\n'
+                                   '    "employee_id": {{employee_id}}\n'
+                                   '  },\n'
+                                   '  "call_info": {\n'
+                                   '    "call_source": {{call_source}},\n'
+                                   '    "direction": {{direction}},\n'
+                                   '    "call_session_id":{{call_session_id}},\n'
+                                   '    "scenario_name": {{scenario_name}},\n'
+                                   '    "talk_time_duration": {{talk_time_duration}},\n'
+                                   '    "total_time_duration": {{total_time_duration}},\n'
+                                   '    "wait_time_duration": {{wait_time_duration}},\n'
+                                   '    "tag_names": {{tag_names}}\n'
+                                   '  }\n'
+                                   '}',
+                           'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&external_id={{external_id}}&contact_phone_number={{contact_phone_number}}&contact_phone_number={{contact_phone_number}}&communication_number={{communication_number}}employee_full_name={{employee_full_name}}&employee_id={{employee_id}}&call_source={{call_source}}&call_session_id={{call_session_id}}&direction={{direction}}&scenario_name={{scenario_name}}&talk_time_duration={{talk_time_duration}}&total_time_duration={{total_time_duration}}&wait_time_duration={{wait_time_duration}}'},
+ 'lost_call_session': {'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&scenario_name={{scenario_name}}&contact_phone_number={{contact_phone_number}}&communication_number={{communication_number}}&contact_id={{contact_id}}&contact_full_name={{contact_full_name}}&call_session_id={{call_session_id}}&wait_time_duration={{wait_time_duration}}&employee_ids={{employee_ids}}',
+                       'POST': '{  \n'
+                               '  "notification_name":{{notification_name}},\n'
+                               '  "virtual_phone_number":{{virtual_phone_number}},\n'
+                               '  "notification_time":{{notification_time}},\n'
+                               '  "scenario_name": {{scenario_name}},\n'
+                               '  "wait_time_duration" : {{wait_time_duration}},\n'
+                               '  "employee_ids":{{employee_ids}},\n'
+                               '  "contact_info":{  \n'
+                               '    "contact_phone_number":{{contact_phone_number}},\n'
+                               '    "communication_number":{{communication_number}},\n'
+                               '    "contact_id": {{contact_id}},\n'
+                               '    "contact_full_name":{{contact_full_name}}\n'
+                               '  },\n'
+                               '  "call_session_id":{{call_session_id}}\n'
+                               '}'},
+ 'talk_record_file': {'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&scenario_name={{scenario_name}}&contact_phone_number={{contact_phone_number}}&communication_number={{communication_number}}&contact_id={{contact_id}}&contact_full_name={{contact_full_name}}&call_session_id={{call_session_id}}&employee_full_name={{employee_full_name}}&file_duration={{file_duration}}&file_link={{file_link}}',
+                      'POST': '{\n'
+                              '  "notification_name": {{notification_name}},\n'
+                              '  "virtual_phone_number": {{virtual_phone_number}},\n'
+                              '  "notification_time": {{notification_time}},\n'
+                              '  "scenario_name": {{scenario_name}},\n'
+                              '  "contact_info": {\n'
+                              '    "contact_phone_number": {{contact_phone_number}},\n'
+                              '    "communication_number": {{communication_number}},\n'
+                              '    "contact_id": {{contact_id}},\n'
+                              '    "contact_full_name": {{contact_full_name}}\n'
+                              '  },\n'
+                              '  "call_session_id": {{call_session_id}},\n'
+                              '  "employee_info": {\n'
+                              '    "employee_full_name": {{employee_full_name}},\n'
+                              '    "employee_id": {{employee_id}}\n'
+                              '  },\n'
+                              '  "call_record_file_info": {\n'
+                              '    "file_link": {{file_link}},\n'
+                              '    "call_record_duration": {{file_duration}}\n'
+                              '  },\n'
+                              '  "tag_ids": {{tag_ids}},\n'
+                              '  "tag_names": {{tag_names}}\n'
+                              '}'},
+ 'talk_started': {'GET': 'notification_name={{notification_name}}&notification_time={{notification_time}}&external_id={{external_id}}&contact_phone_number={{contact_phone_number}}&contact_id={{contact_id}}&employee_full_name={{employee_full_name}}&employee_id={{employee_id}}&call_source={{call_source}}&call_session_id={{call_session_id}}&direction={{direction}}&leg_ids={{leg_ids}}',
+                  'POST': '{  \n'
+                          '  "notification_name":{{notification_name}},\n'
+                          '  "notification_time":{{notification_time}},\n'
+                          '  "external_id": {{external_id}},\n'
+                          '  "contact_info":{\n'
+                          '    "contact_phone_number":{{contact_phone_number}},\n'
+                          '\t"contact_id": {{contact_id}}\n'
+                          '  },\n'
+                          '  "employee_info": {\n'
+                          '    "employee_full_name": {{employee_full_name}},\n'
+                          '    "employee_id": {{employee_id}}\n'
+                          '  },\n'
+                          '  "call_source": {{call_source}},\n'
+                          '  "call_session_id":{{call_session_id}},\n'
+                          '  "direction": {{direction}},\n'
+                          '  "leg_ids": {{leg_ids}}\n'
+                          '}'},
+ 'talk_finished': {'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&external_id={{external_id}}&contact_phone_number={{contact_phone_number}}&communication_number={{communication_number}}&contact_fullname={{contact_full_name}}&employee_full_name={{employee_full_name}}&employee_id={{employee_id}}&call_source={{call_source}}&direction={{direction}}&call_session_id={{call_session_id}}&scenario_name={{scenario_name}}&talk_time_duration={{talk_time_duration}}&leg_ids={{leg_ids}}',
+                   'POST': '{  \n'
+                           '  "notification_name":{{notification_name}},\n'
+                           '  "virtual_phone_number":{{virtual_phone_number}},\n'
+                           '  "notification_time":{{notification_time}},\n'
+                           '  "external_id": {{external_id}},\n'
+                           '  "contact_info":{  \n'
+                           '    "contact_phone_number":{{contact_phone_number}},\n'
+                           '    "communication_number":{{communication_number}}\n'
+                           '  },\n'
+                           '  "employee_info": {\n'
+                           '    "employee_full_name": {{employee_full_name}},\n'
+                           '    "employee_id": {{employee_id}}\n'
+                           '  },\n'
+                           '  "call_info": {\n'
+                           '    "call_source": {{call_source}},\n'
+                           '    "call_session_id":{{call_session_id}},\n'
+                           '    "direction": {{direction}},\n'
+                           '    "scenario_name": {{scenario_name}},\n'
+                           '    "talk_time_duration": {{talk_time_duration}}\n'
+                           '  },\n'
+                           '  "leg_ids": {{leg_ids}}\n'
+                           '}'},
+ 'offline_message': {'POST': '{\n'
                              '  "notification_name": {{notification_name}},\n'
                              '  "notification_time": {{notification_time}},\n'
                              '  "visitor": {\n'
@@ -626,44 +823,69 @@ UIS_DEFAULT_TEMPLATES = {'offline_message': {'POST': '{\n'
                        '  }\n'
                        '}',
                'GET': 'notification_name={{notification_name}}&notification_time={{notification_time}}&site_domain_name={{site_domain_name}}&campaign_id={{campaign_id}}&campaign_name={{campaign_name}}&communication_id={{communication_id}}&search_engine={{search_engine}}&search_query={{search_query}}&visitor_id={{visitor_id}}&session_id={{session_id}}&ua_client_id={{ua_client_id}}&utm_campaign={{utm_campaign}}&utm_content={{utm_content}}&utm_medium={{utm_medium}}&utm_source={{utm_source}}&utm_term={{utm_term}}&chat_id={{chat_id}}&tag_ids={{tag_ids}}&messages={{messages}}&employee_full_name={{employee_full_name}}&visitor_name={{visitor_name}}'},
- 'call_session_finished': {'POST': '{\n'
-                                   '  "notification_name":{{notification_name}},\n'
-                                   '  "virtual_phone_number":{{virtual_phone_number}},\n'
-                                   '  "notification_time":{{notification_time}},\n'
-                                   '  "external_id": {{external_id}},\n'
-                                   '  "contact_info":{\n'
-                                   '    "contact_phone_number":{{contact_phone_number}},\n'
-                                   '    "communication_number":{{communication_number}}\n'
-                                   '  },\n'
-                                   '  "employee_info": {\n'
-                                   '    "employee_full_name": {{employee_full_name}},\n'
-                                   '    "employee_id": {{employee_id}}\n'
-                                   '  },\n'
-                                   '  "call_info": {\n'
-                                   '    "call_source": {{call_source}},\n'
-                                   '    "direction": {{direction}},\n'
-                                   '    "call_session_id":{{call_session_id}},\n'
-                                   '    "scenario_name": {{scenario_name}},\n'
-                                   '    "talk_time_duration": {{talk_time_duration}},\n'
-                                   '    "total_time_duration": {{total_time_duration}},\n'
-                                   '    "wait_time_duration": {{wait_time_duration}},\n'
-                                   '    "tag_names": {{tag_names}}\n'
-                                   '  }\n'
-                                   '}',
-                           'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&external_id={{external_id}}&contact_phone_number={{contact_phone_number}}&contact_phone_number={{contact_phone_number}}&communication_number={{communication_number}}employee_full_name={{employee_full_name}}&employee_id={{employee_id}}&call_source={{call_source}}&call_session_id={{call_session_id}}&direction={{direction}}&scenario_name={{scenario_name}}&talk_time_duration={{talk_time_duration}}&total_time_duration={{total_time_duration}}&wait_time_duration={{wait_time_duration}}'},
- 'lost_call_session': {'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&scenario_name={{scenario_name}}&contact_phone_number={{contact_phone_number}}&communication_number={{communication_number}}&contact_id={{contact_id}}&contact_full_name={{contact_full_name}}&call_session_id={{call_session_id}}&wait_time_duration={{wait_time_duration}}&employee_ids={{employee_ids}}',
-                       'POST': '{  \n'
-                               '  "notification_name":{{notification_name}},\n'
-                               '  "virtual_phone_number":{{virtual_phone_number}},\n'
-                               '  "notification_time":{{notification_time}},\n'
-                               '  "scenario_name": {{scenario_name}},\n'
-                               '  "wait_time_duration" : {{wait_time_duration}},\n'
-                               '  "employee_ids":{{employee_ids}},\n'
-                               '  "contact_info":{  \n'
-                               '    "contact_phone_number":{{contact_phone_number}},\n'
-                               '    "communication_number":{{communication_number}},\n'
-                               '    "contact_id": {{contact_id}},\n'
-                               '    "contact_full_name":{{contact_full_name}}\n'
-                               '  },\n'
-                               '  "call_session_id":{{call_session_id}}\n'
-                               '}'}}
+ 'set_mark': {'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&external_id={{external_id}}&contact_phone_number={{contact_phone_number}}&contact_phone_number={{contact_phone_number}}&communication_number={{communication_number}}&call_source={{call_source}}&call_session_id={{call_session_id}}&direction={{direction}}&tag_id={{tag_id}}&tag_name={{tag_name}}',
+              'POST': '{  \n'
+                      '  "notification_name":{{notification_name}},\n'
+                      '  "virtual_phone_number":{{virtual_phone_number}},\n'
+                      '  "notification_time":{{notification_time}},\n'
+                      '  "external_id": {{external_id}},\n'
+                      '  "contact_info":{  \n'
+                      '    "contact_phone_number": {{contact_phone_number}},\n'
+                      '    "communication_number":{{communication_number}}\n'
+                      '  },\n'
+                      '  "call_info": {\n'
+                      '    "call_source": {{call_source}},\n'
+                      '    "call_session_id":{{call_session_id}},\n'
+                      '    "direction": {{direction}}\n'
+                      '  },\n'
+                      '  "tag_info": {\n'
+                      '    "tag_id": {{tag_id}},\n'
+                      '    "tag_name": {{tag_name}}\n'
+                      '  }\n'
+                      '}'},
+ 'unset_mark': {'GET': 'notification_name={{notification_name}}&virtual_phone_number={{virtual_phone_number}}&notification_time={{notification_time}}&external_id={{external_id}}&contact_phone_number={{contact_phone_number}}&contact_phone_number={{contact_phone_number}}&communication_number={{communication_number}}&call_source={{call_source}}&call_session_id={{call_session_id}}&direction={{direction}}&tag_id={{tag_id}}&tag_name={{tag_name}}',
+                'POST': '{  \n'
+                        '  "notification_name":{{notification_name}},\n'
+                        '  "virtual_phone_number":{{virtual_phone_number}},\n'
+                        '  "notification_time":{{notification_time}},\n'
+                        '  "external_id": {{external_id}},\n'
+                        '  "contact_info":{  \n'
+                        '    "contact_phone_number": {{contact_phone_number}},\n'
+                        '    "communication_number":{{communication_number}}\n'
+                        '  },\n'
+                        '  "call_info": {\n'
+                        '    "call_source": {{call_source}},\n'
+                        '    "call_session_id":{{call_session_id}},\n'
+                        '    "direction": {{direction}}\n'
+                        '  },\n'
+                        '  "tag_info": {\n'
+                        '    "tag_id": {{tag_id}},\n'
+                        '    "tag_name": {{tag_name}}\n'
+                        '  }\n'
+                        '}'},
+ 'event': {'POST': '{\n'
+                   '  "visitor_id": {{visitor_id}},\n'
+                   '  "session_id": {{session_id}},\n'
+                   '  "utm_campaign": {{utm_campaign}},\n'
+                   '  "utm_content": {{utm_content}},\n'
+                   '  "utm_medium": {{utm_medium}},\n'
+                   '  "utm_source": {{utm_source}},\n'
+                   '  "utm_term": {{utm_term}},\n'
+                   '  "visitor_first_campaign_name": {{visitor_first_campaign_name}},\n'
+                   '  "visitor_first_campaign_id": {{visitor_first_campaign_id}},\n'
+                   '  "visitor_city": {{visitor_city}},\n'
+                   '  "goal_name": {{goal_name}},\n'
+                   '  "ua_category": {{ua_category}},\n'
+                   '  "ua_label": {{ua_label}},\n'
+                   '  "ua_action": {{ua_action}},\n'
+                   '  "ua_value": {{ua_value}},\n'
+                   '  "event_id": {{event_id}},\n'
+                   '  "event_log_id": {{event_log_id}},\n'
+                   '  "event_name": {{event_name}},\n'
+                   '  "event_type": {{event_type}},\n'
+                   '  "action": {{action}},\n'
+                   '  "label": {{label}},\n'
+                   '  "category": {{category}},\n'
+                   '  "value": {{value}}\n'
+                   '}',
+           'GET': 'visitor_id={{visitor_id}}&session_id={{session_id}}&utm_campaign={{utm_campaign}}&utm_content={{utm_content}}&utm_medium={{utm_medium}}&utm_source={{utm_source}}&utm_term={{utm_term}}&visitor_first_campaign_name={{visitor_first_campaign_name}}&visitor_first_campaign_id={{visitor_first_campaign_id}}&visitor_city={{visitor_city}}&goal_name={{goal_name}}&ua_category={{ua_category}}&ua_label={{ua_label}}&ua_action={{ua_action}}&ua_value={{ua_value}}&event_id={{event_id}}&event_log_id={{event_log_id}}&event_name={{event_name}}&event_type={{event_type}}&action={{action}}&label={{label}}&category={{category}}&value={{value}}'}}

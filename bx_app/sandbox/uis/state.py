@@ -55,20 +55,54 @@ MESSAGE_FIELDS = [
     "resource", "employee_id", "employee_full_name",
 ]
 MESSAGE_DEFAULTS = [f for f in MESSAGE_FIELDS if f not in ("channel_id", "channel_type")]
+# Calls (§8; columns, filter/sort marks and the default subset as the method pages cited there list them).
 CALL_FIELDS = [
-    "id", "start_time", "finish_time", "finish_reason", "direction", "is_lost", "contact_phone_number",
-    "virtual_phone_number", "operator_phone_number", "communication_id", "communication_type",
-    "communication_number", "wait_duration", "total_wait_duration", "talk_duration", "clean_talk_duration",
-    "total_duration", "call_records", "full_record_file_link", "voice_mail_records", "scenario_id",
-    "scenario_name", "site_id", "site_domain_name", "campaign_id", "campaign_name", "visitor_id", "contact_id",
-    "contact_full_name", "employees", "first_answered_employee_id", "first_answered_employee_full_name",
-    "last_answered_employee_id", "last_answered_employee_full_name", "call_api_external_id", *MARKETING,
-    "tags",
+    "id", "start_time", "finish_time", "finish_reason", "direction", "cpn_region_id", "cpn_region_name",
+    "cpn_country_name", "cpn_country_id", "source", "is_lost", "contact_phone_number", "virtual_phone_number",
+    "operator_phone_number", "communication_id", "communication_type", "communication_number",
+    "communication_page_url", "wait_duration", "total_wait_duration", "talk_duration", "clean_talk_duration",
+    "total_duration", "call_records", "wav_call_records", "full_record_file_link", "voice_mail_records",
+    "scenario_id", "scenario_name", "site_id", "site_domain_name", "campaign_id", "campaign_name", "visitor_id",
+    "person_id", "visitor_session_id", "contact_id", "contact_full_name", "employees",
+    "first_answered_employee_id", "first_answered_employee_full_name", "last_answered_employee_id",
+    "last_answered_employee_full_name", "first_talked_employee_id", "first_talked_employee_full_name",
+    "last_talked_employee_id", "last_talked_employee_full_name", "call_api_external_id", "is_transfer",
+    *MARKETING, "tags",
 ]
 CALL_DEFAULTS = [
-    "id", "start_time", "finish_time", "finish_reason", "direction", "is_lost", "contact_phone_number",
-    "virtual_phone_number", "communication_id", "talk_duration", "total_duration", "employees",
+    "id", "start_time", "finish_time", "finish_reason", "direction", "cpn_region_id", "cpn_region_name",
+    "cpn_country_name", "cpn_country_id", "source", "is_lost", "contact_phone_number", "communication_id",
+    "communication_type", "wait_duration", "total_wait_duration", "talk_duration", "clean_talk_duration",
+    "total_duration", "call_records", "wav_call_records", "full_record_file_link", "virtual_phone_number",
 ]
+CALL_NOT_FILTERABLE = {"start_time", "finish_time", "communication_type", "communication_page_url", "call_records",
+                       "wav_call_records", "full_record_file_link", "voice_mail_records", "ua_client_id"}
+CALL_SORTABLE = {"start_time", "finish_reason", "direction", "cpn_region_id", "cpn_region_name", "cpn_country_name",
+                 "cpn_country_id", "source", "is_lost", "communication_number", "virtual_phone_number",
+                 "is_transfer", "scenario_id", "site_id", "campaign_id", "visitor_id"}
+CALL_LEG_FIELDS = [
+    "id", "call_session_id", "call_records", "wav_call_records", "start_time", "connect_time", "duration",
+    "total_duration", "finish_reason", "finish_reason_description", "virtual_phone_number", "calling_phone_number",
+    "called_phone_number", "direction", "is_transfered", "is_operator", "employee_id", "employee_full_name",
+    "employee_phone_number", "employee_rating", "scenario_id", "scenario_name", "is_coach", "release_cause_code",
+    "release_cause_description", "is_failed", "is_talked", "contact_id", "contact_full_name",
+    "contact_phone_number", "action_id", "action_name", "group_id", "group_name",
+]
+CALL_LEG_DEFAULTS = [f for f in CALL_LEG_FIELDS if f not in (
+    "finish_reason_description", "employee_full_name", "employee_phone_number", "scenario_name", "is_talked",
+    "contact_id", "contact_full_name", "contact_phone_number")]
+CALL_LEG_NOT_FILTERABLE = {"call_records", "wav_call_records", "start_time", "connect_time", "contact_id",
+                           "contact_full_name", "contact_phone_number"}
+CALL_LEG_SORTABLE = {"call_session_id", "start_time", "duration", "total_duration", "finish_reason",
+                     "finish_reason_description", "virtual_phone_number", "calling_phone_number",
+                     "called_phone_number", "direction", "is_transfered", "is_operator", "employee_id",
+                     "employee_full_name", "employee_phone_number", "employee_rating", "scenario_id", "scenario_name",
+                     "is_coach", "release_cause_code", "release_cause_description", "is_failed", "is_talked"}
+# Events whose notifications the sandbox sends, in the cabinet's words (reference §10 directory).
+NOTIFIED_EVENTS = ["offline_message", "chat_finished", "lost_chat", "in_call_session", "out_call_session",
+                   "call_session_finished", "lost_call_session", "talk_record_file"]
+CALL_EVENTS = NOTIFIED_EVENTS[3:]
+DELIVERY_ORDERS = ("in_order", "reversed", "shuffled")
 
 
 class Budget:
@@ -123,7 +157,11 @@ class UisState:
             self.chats = [pad(r, CHAT_FIELDS, communication_type="chat", is_group_chat=False)
                           for r in copy.deepcopy(seed.CHATS)]
             self.chat_messages = [self._message_row(r) for r in copy.deepcopy(seed.CHAT_MESSAGES)]
-            self.calls = [pad(r, CALL_FIELDS) for r in copy.deepcopy(seed.CALLS)]
+            self.calls = [pad(r, CALL_FIELDS, source="va", is_transfer=False) for r in copy.deepcopy(seed.CALLS)]
+            self.call_legs: list[dict] = []
+            self.scenarios = copy.deepcopy(seed.SCENARIOS)
+            self.virtual_numbers = copy.deepcopy(seed.VIRTUAL_NUMBERS)
+            self.ongoing_calls: dict[int, dict] = {}  # call id → how it is to end (the call form's choices)
             self.visitors = {v["id"]: v for v in copy.deepcopy(seed.VISITORS)}
             for row in self.offline_messages:
                 self._remember_visitor(row["visitor_id"], row["visitor_name"], row["visitor_phone_number"],
@@ -139,9 +177,20 @@ class UisState:
             self.errors: Counter = Counter()
             self.deliveries: list[dict] = []
             self.last_hook_url: str | None = None
+            # The cabinet's "Уведомления": one hook URL for every event unless a request names another,
+            # and per event its name, method, active flag and the template (None: UIS's default).
+            self.hook_url: str | None = None
+            self.public_url: str | None = None  # how the app reaches this sandbox (record links)
+            self.delivery = {"duplicate": False, "order": "in_order", "seed": None}
+            self.notifications = {event: {"name": seed.NOTIFICATION_EVENTS[event], "method": "POST",
+                                          "active": True, "template": None} for event in NOTIFIED_EVENTS}
             self._ids = {"offline": 660012400, "chat": 880011300, "message": 990000100, "call": 3100012400,
-                         "communication": 1200000300, "visitor": 5123456800, "session": 77002000,
+                         "leg": 420000100, "communication": 1200000300, "visitor": 5123456800, "session": 77002000,
                          "person": 33445600}
+            from bx_app.sandbox.uis.calls import legs_of  # late: calls builds on this module
+
+            for row in self.calls:
+                self.call_legs.extend(legs_of(self, row))
 
     def next_id(self, kind: str) -> int:
         self._ids[kind] += 1
@@ -196,8 +245,18 @@ class UisState:
             "chat_channels": self.channels, "offline_messages": self.offline_messages, "chats": self.chats,
             "chat_messages": self.chat_messages, "calls": self.calls, "visitors": list(self.visitors.values()),
             "config": self.config(), "counters": dict(self.counters), "errors": dict(self.errors),
-            "deliveries": self.deliveries, "last_hook_url": self.last_hook_url,
+            "deliveries": self.deliveries, "last_hook_url": self.last_hook_url, "call_legs": self.call_legs,
+            "scenarios": self.scenarios, "virtual_numbers": self.virtual_numbers,
+            "notifications": self.notification_settings(),
         }
+
+    def notification_settings(self) -> dict:
+        return {"hook_url": self.hook_url, "public_url": self.public_url, **self.delivery,
+                "events": copy.deepcopy(self.notifications)}
+
+    def prefilled_hook(self) -> str:
+        """What the cabinet's hook fields show: the configured hook URL, else the last one used."""
+        return self.hook_url or self.last_hook_url or ""
 
     def limits(self) -> dict:
         return {"day_limit": self.day.limit, "day_remaining": self.day.remaining, "day_reset": self.day.reset,
@@ -210,6 +269,7 @@ class UisState:
             "allowed_ips": self.allowed_ips, "caller_ip": self.caller_ip, "fail_next": self.fail_next,
             "disabled_methods": sorted(self.disabled_methods),
             "tokens": {token: info["status"] for token, info in self.tokens.items()},
+            "notifications": self.notification_settings(),
         }
 
 
