@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from bx_app.sandbox.uis import create_uis_app
+from bx_app.uis.notifications import default_template as app_template
 
 TOKEN = "sandbox-uis-token"
 DAY = {"date_from": "2025-11-20 00:00:00", "date_till": "2025-11-20 23:59:59"}
@@ -296,7 +297,7 @@ def hook_server():
     server.server_close()
 
 
-def test_offline_notification_post_duplicate(web, hook_server):
+def test_offline_notification_post_duplicate_in_uis_default_template(web, hook_server):
     base, received = hook_server
     reply = web.post("/control/offline_messages", json={
         "visitor_name": "Сергей", "visitor_phone_number": "79167778899", "text": "Диван", "site_id": 7301,
@@ -305,44 +306,52 @@ def test_offline_notification_post_duplicate(web, hook_server):
     assert len(received) == 2 and received[0]["body"] == received[1]["body"]
     body = json.loads(received[0]["body"])
     assert received[0]["path"] == "/hooks/uis/abc" and received[0]["content_type"].startswith("application/json")
-    assert body["event"] == "offline_message" and body["offline_message_id"] == reply["row"]["id"]
-    assert body["visitor_name"] == "Сергей" and body["site_domain_name"] == "shop.example.ru"
-    assert body["visitor_email"] is None
+    # Nobody pasted a template: UIS sends its own default, nested and without an "event" key.
+    assert "event" not in body and body["offline_message_id"] == reply["row"]["id"]
+    assert body["visitor"]["visitor_name"] == "Сергей" and body["site_domain_name"] == "shop.example.ru"
+    assert body["visitor"]["visitor_email"] is None
 
 
-def test_offline_notification_get_and_uis_default_template(web, hook_server):
+def test_offline_notification_get_and_pasted_app_template(web, hook_server):
     base, received = hook_server
     web.post("/control/offline_messages", json={"visitor_name": "Ольга", "text": "Счёт",
                                                 "notify_url": f"{base}/hooks/uis/abc?x=1", "notify_method": "GET"})
     query = dict(parse_qsl(urlsplit(received[0]["path"]).query, keep_blank_values=True))
-    assert received[0]["method"] == "GET" and query["x"] == "1" and query["event"] == "offline_message"
+    assert received[0]["method"] == "GET" and query["x"] == "1" and "event" not in query
     assert query["visitor_name"] == "Ольга" and query["visitor_email"] == ""
+    # The administrator pastes the app's suggested template (taken from the app here, in the test).
+    pasted = app_template("offline_message", "POST")
     web.post("/control/offline_messages", json={"visitor_name": "Ольга", "notify_url": f"{base}/h",
-                                                "template": "uis"})
-    nested = json.loads(received[1]["body"])
-    assert "event" not in nested and nested["visitor"]["visitor_name"] == "Ольга"
+                                                "template": pasted})
+    flat = json.loads(received[1]["body"])
+    assert flat["event"] == "offline_message" and flat["visitor_name"] == "Ольга"
+    assert web.post("/control/offline_messages", json={"text": "x", "template": "app"}).status_code == 400
 
 
 def test_chat_finish_notifications(web, hook_server):
     base, received = hook_server
     chat = web.post("/control/chats", json={"visitor_name": "Анна", "text": "Есть диван?"}).get_json()["row"]
     web.post(f"/control/chats/{chat['id']}/finish", json={"status": "lost", "notify_url": f"{base}/h"})
-    body = json.loads(received[0]["body"])
-    assert body["event"] == "lost_chat" and body["chat_id"] == chat["id"] and body["visitor_name"] == "Анна"
+    lost = json.loads(received[0]["body"])
+    assert "event" not in lost and "status" not in lost and lost["chat_id"] == chat["id"]
+    assert lost["notification_name"] == "Потеряный чат" and lost["visitor_info"]["visitor_name"] == "Анна"
     other = web.post("/control/chats", json={"status": "active", "messages": [
         {"source": "visitor", "text": "a"}, {"source": "operator", "text": "b"}]}).get_json()["row"]
     web.post(f"/control/chats/{other['id']}/finish", json={"notify_url": f"{base}/h"})
     finished = json.loads(received[1]["body"])
-    assert finished["event"] == "chat_finished" and finished["status"] == "succeed" and finished["messages"] == 2
+    assert "event" not in finished and finished["status"] == "succeed" and finished["messages"] == 2
 
 
 def test_call_notification(web, hook_server):
     base, received = hook_server
     call = web.post("/control/calls", json={"contact_phone_number": "79035556677", "talk_duration": 90,
+                                            "employee_id": 45012, "with_record": False,
                                             "notify_url": f"{base}/h"}).get_json()
-    body = json.loads(received[0]["body"])
-    assert body["event"] == "call_session_finished" and body["call_session_id"] == call["row"]["id"]
-    assert body["talk_time_duration"] == 90 and body["employee_id"] == 45012
+    bodies = [json.loads(r["body"]) for r in received]
+    assert [b["notification_name"] for b in bodies] == ["Входящий звонок на виртуальный номер", "Завершение звонка"]
+    finished = bodies[1]["call_info"]
+    assert finished["call_session_id"] == call["row"]["id"] and finished["talk_time_duration"] == 90
+    assert bodies[1]["employee_info"]["employee_id"] == 45012
 
 
 def test_delivery_failure_is_reported_not_raised(web, hook_server):
@@ -362,7 +371,7 @@ def test_cabinet_page_creates_request_and_keeps_hook(web, hook_server):
         "visitor_name": "Сергей", "visitor_phone_number": "79167778899", "visitor_email": "s@example.ru",
         "text": "Хочу диван", "site_id": "7301", "hook_url": f"{base}/hooks/uis/tok", "notify_method": "POST"})
     assert reply.status_code == 302
-    assert len(received) == 1 and json.loads(received[0]["body"])["visitor_email"] == "s@example.ru"
+    assert len(received) == 1 and json.loads(received[0]["body"])["visitor"]["visitor_email"] == "s@example.ru"
     page = web.get("/").get_data(as_text=True)
     assert "Хочу диван" in page and f"{base}/hooks/uis/tok" in page  # last used hook prefilled
     new_id = web.get("/control/state.json").get_json()["offline_messages"][-1]["id"]
@@ -371,4 +380,4 @@ def test_cabinet_page_creates_request_and_keeps_hook(web, hook_server):
     chat_id = web.get("/control/state.json").get_json()["chats"][-1]["id"]
     web.post(f"/ui/chats/{chat_id}/reply", data={})
     web.post(f"/ui/chats/{chat_id}/finish", data={"hook_url": f"{base}/hooks/uis/tok"})
-    assert json.loads(received[-1]["body"])["event"] == "chat_finished"
+    assert json.loads(received[-1]["body"])["status"] == "succeed"

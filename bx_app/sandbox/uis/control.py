@@ -77,7 +77,8 @@ def create_offline_message(state: st.UisState, body: dict) -> dict:
         }, st.OFFLINE_FIELDS)
         state.offline_messages.append(row)
         state._remember_visitor(visitor_id, row["visitor_name"], row["visitor_phone_number"], row["visitor_email"])
-    return {"row": row, "deliveries": notify.deliver(state, "offline_message", row, body)}
+    return {"row": row, "deliveries": notify.deliver(state, "offline_message", row, body,
+                                                                   notify.event_time("offline_message", row))}
 
 
 def process_offline_message(state: st.UisState, message_id: int, body: dict) -> dict:
@@ -183,7 +184,7 @@ def finish_chat(state: st.UisState, chat_id: int, body: dict) -> dict:
             chat["duration"] = str(max(0, int((datetime.strptime(state.now(), st.TIME_FORMAT)
                                                 - datetime.strptime(started, st.TIME_FORMAT)).total_seconds())))
     event = "lost_chat" if status == "lost" else "chat_finished"
-    return {"row": chat, "deliveries": notify.deliver(state, event, chat, body)}
+    return {"row": chat, "deliveries": notify.deliver(state, event, chat, body, notify.event_time(event, chat))}
 
 
 def create_call(state: st.UisState, body: dict, public_url: str = "") -> dict:
