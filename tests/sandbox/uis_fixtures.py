@@ -1,24 +1,21 @@
 """Shared pieces of the UIS sandbox tests: the sandbox, its Data API, a loopback hook server, the fixtures."""
 from __future__ import annotations
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from bx_app.sandbox.uis import create_uis_app
+from tests.conftest import reference_fixture
 
 TOKEN = "sandbox-uis-token"
 DAY = {"date_from": "2025-11-20 00:00:00", "date_till": "2025-11-20 23:59:59"}
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "uis"
 
 
 def reference(name: str) -> dict:
-    """A reference fixture without its _source/_note."""
-    data = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-    return {k: v for k, v in data.items() if k not in ("_source", "_note")}
+    """A UIS reference fixture (tests/fixtures/uis) without its _source/_note."""
+    return reference_fixture(f"uis/{name}")
 
 
 def rpc(web, method, params=None, token=TOKEN):

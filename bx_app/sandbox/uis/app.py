@@ -228,29 +228,9 @@ PAGE = """<!doctype html>
  ({{ state.account.timezone }}) · ключ Data API <code>{{ token }}</code> · лимит: {{ limits.minute_remaining }}/{{ limits.minute_limit }} в минуту,
  {{ limits.day_remaining }}/{{ limits.day_limit }} в сутки</span></header>
 <main>
+<nav class="hint"><a href="#call">Позвонить</a> · <a href="#offline">Офлайн заявки</a> · <a href="#chats">Чаты</a> ·
+ <a href="#notifications">Уведомления (URL и шаблоны)</a>{% if hook %} · хук: <code>{{ hook }}</code>{% endif %}</nav>
 {% if msg %}<div class="msg" id="msg">{{ msg }}</div>{% endif %}
-<section id="notifications"><h2>Уведомления</h2>
-<form method="post" action="/ui/notifications">
- <label>URL уведомлений (хук приложения) <input class="wide" type="url" name="hook_url" id="settings-hook-url"
-   value="{{ state.hook_url or '' }}" placeholder="{{ (state.app_url or 'http://127.0.0.1:5000') ~ '/hooks/uis/<hook_token>' }}"></label>
- <label><input type="checkbox" name="duplicate" {% if delivery.duplicate %}checked{% endif %}> отправлять каждое дважды</label>
- <label>Порядок <select name="order">{% for o in orders %}<option value="{{ o }}" {% if delivery.order == o %}selected{% endif %}>{{ {'in_order': 'по порядку', 'reversed': 'обратный', 'shuffled': 'перемешать'}[o] }}</option>{% endfor %}</select></label>
- <p class="hint">Каждое событие отправляется на этот URL в выбранном шаблоне: по умолчанию — шаблон, который предлагает UIS;
- «Свой шаблон» — текст, который вы вставили (например, из страницы подключения приложения).</p>
- <table><tr><th>событие</th><th>название</th><th>метод</th><th>активно</th><th>шаблон</th></tr>
- {% for e in events %}{% set s = settings[e] %}{% set pasted = (s.template or {}).get(s.method) %}<tr>
- <td>{{ names[e] }}<br><code>{{ e }}</code></td>
- <td><input type="text" name="name_{{ e }}" value="{{ s.name }}"></td>
- <td><select name="method_{{ e }}"><option {% if s.method == 'POST' %}selected{% endif %}>POST</option><option {% if s.method == 'GET' %}selected{% endif %}>GET</option></select></td>
- <td><input type="checkbox" name="active_{{ e }}" {% if s.active %}checked{% endif %}></td>
- <td><label><input type="radio" name="choice_{{ e }}" value="default" {% if not pasted %}checked{% endif %}> шаблон UIS по умолчанию</label>
- <label><input type="radio" name="choice_{{ e }}" value="custom" {% if pasted %}checked{% endif %}> свой шаблон</label>
- <textarea class="tpl" name="template_{{ e }}" rows="3" placeholder="вставьте текст шаблона">{{ pasted or '' }}</textarea>
- <details><summary class="hint">шаблон UIS и переменные</summary><pre>{{ defaults[e][s.method] }}</pre>
- <span class="hint">{% for v in variables[e] %}{{ '{{' }}{{ v }}{{ '}}' }} {% endfor %}</span></details></td></tr>{% endfor %}
- </table>
- <button type="submit" id="save-notifications">Сохранить уведомления</button>
-</form></section>
 <section id="call"><h2>Позвонить</h2>
 <form method="post" action="/ui/calls">
  <label>Направление <select name="direction"><option value="in">входящий</option><option value="out">исходящий</option></select></label>
@@ -273,7 +253,7 @@ PAGE = """<!doctype html>
 <td>{{ c.talk_duration if c.talk_duration is not none else '' }}</td><td>{{ c.last_talked_employee_full_name or c.last_answered_employee_full_name or '' }}</td>
 <td>{% if c.full_record_file_link %}<a href="{{ c.full_record_file_link }}">запись</a>{% endif %}</td></tr>{% endfor %}
 </table></section>
-<section><h2>Создать офлайн заявку</h2>
+<section id="offline"><h2>Создать офлайн заявку</h2>
 <form method="post" action="/ui/offline_messages">
  <label>Имя <input type="text" name="visitor_name" value="Сергей"></label>
  <label>Телефон <input type="text" name="visitor_phone_number" value="79167778899"></label>
@@ -300,7 +280,7 @@ PAGE = """<!doctype html>
 <input type="hidden" name="hook_url" value="{{ hook }}"><select name="employee_id">{% for e in state.employees %}<option value="{{ e.id }}">{{ e.full_name }}</option>{% endfor %}</select>
 <button>Обработать</button></form>{% endif %}</td></tr>{% endfor %}
 </table></section>
-<section><h2>Чаты</h2>
+<section id="chats"><h2>Чаты</h2>
 <form method="post" action="/ui/chats">
  <input type="hidden" name="hook_url" value="{{ hook }}">
  <label>Имя <input type="text" name="visitor_name" value="Анна"></label>
@@ -319,6 +299,28 @@ PAGE = """<!doctype html>
 <select name="status"><option value="">авто</option><option value="succeed">succeed</option><option value="lost">lost</option></select>
 <button>Завершить</button></form>{% endif %}</td></tr>{% endfor %}
 </table></section>
+<section id="notifications"><h2>Уведомления</h2>
+<form method="post" action="/ui/notifications">
+ <label>URL уведомлений (хук приложения) <input class="wide" type="url" name="hook_url" id="settings-hook-url"
+   value="{{ state.hook_url or '' }}" placeholder="{{ (state.app_url or 'http://127.0.0.1:5000') ~ '/hooks/uis/<hook_token>' }}"></label>
+ <label><input type="checkbox" name="duplicate" {% if delivery.duplicate %}checked{% endif %}> отправлять каждое дважды</label>
+ <label>Порядок <select name="order">{% for o in orders %}<option value="{{ o }}" {% if delivery.order == o %}selected{% endif %}>{{ {'in_order': 'по порядку', 'reversed': 'обратный', 'shuffled': 'перемешать'}[o] }}</option>{% endfor %}</select></label>
+ <p class="hint">Каждое событие отправляется на этот URL в выбранном шаблоне: по умолчанию — шаблон, который предлагает UIS;
+ «Свой шаблон» — текст, который вы вставили (например, из страницы подключения приложения).</p>
+ <table><tr><th>событие</th><th>название</th><th>метод</th><th>активно</th><th>шаблон</th></tr>
+ {% for e in events %}{% set s = settings[e] %}{% set pasted = (s.template or {}).get(s.method) %}<tr>
+ <td>{{ names[e] }}<br><code>{{ e }}</code></td>
+ <td><input type="text" name="name_{{ e }}" value="{{ s.name }}"></td>
+ <td><select name="method_{{ e }}"><option {% if s.method == 'POST' %}selected{% endif %}>POST</option><option {% if s.method == 'GET' %}selected{% endif %}>GET</option></select></td>
+ <td><input type="checkbox" name="active_{{ e }}" {% if s.active %}checked{% endif %}></td>
+ <td><label><input type="radio" name="choice_{{ e }}" value="default" {% if not pasted %}checked{% endif %}> шаблон UIS по умолчанию</label>
+ <label><input type="radio" name="choice_{{ e }}" value="custom" {% if pasted %}checked{% endif %}> свой шаблон</label>
+ <textarea class="tpl" name="template_{{ e }}" rows="3" placeholder="вставьте текст шаблона">{{ pasted or '' }}</textarea>
+ <details><summary class="hint">шаблон UIS и переменные</summary><pre>{{ defaults[e][s.method] }}</pre>
+ <span class="hint">{% for v in variables[e] %}{{ '{{' }}{{ v }}{{ '}}' }} {% endfor %}</span></details></td></tr>{% endfor %}
+ </table>
+ <button type="submit" id="save-notifications">Сохранить уведомления</button>
+</form></section>
 <section><h2>Последние уведомления</h2><table><tr><th>событие</th><th>метод</th><th>URL</th><th>результат</th></tr>
 {% for d in deliveries %}<tr><td>{{ d.event }}</td><td>{{ d.method }}</td><td>{{ d.url }}</td>
 <td>{% if d.status %}HTTP {{ d.status }}{% else %}{{ d.error or 'в очереди' }}{% endif %}</td></tr>{% endfor %}

@@ -77,8 +77,8 @@ def create_offline_message(state: st.UisState, body: dict) -> dict:
         }, st.OFFLINE_FIELDS)
         state.offline_messages.append(row)
         state._remember_visitor(visitor_id, row["visitor_name"], row["visitor_phone_number"], row["visitor_email"])
-    return {"row": row, "deliveries": notify.deliver(state, "offline_message", row, body,
-                                                                   notify.event_time("offline_message", row))}
+    at = notify.event_time("offline_message", row)
+    return {"row": row, "deliveries": notify.deliver(state, "offline_message", row, body, at)}
 
 
 def process_offline_message(state: st.UisState, message_id: int, body: dict) -> dict:
