@@ -30,6 +30,18 @@ class ListReply:
     next: int | None = None
 
 
+def paged(records: list, start_value, shape=lambda r: r) -> ListReply:
+    """A list method's page (§3): 50 from `start`; `next` only when more remain; `start=-1` skips counting
+    (no `total`, no `next`: the caller pages by `>ID`)."""
+    start = as_int(start_value)
+    if start == -1:
+        return ListReply([shape(r) for r in records[:PAGE_SIZE]], None)
+    start = max(start or 0, 0)
+    page = records[start:start + PAGE_SIZE]
+    more = start + PAGE_SIZE < len(records)
+    return ListReply([shape(r) for r in page], len(records), start + PAGE_SIZE if more else None)
+
+
 def param(params: dict, name: str, default=None):
     """Bitrix24 accepts `fields` and `FIELDS`, `id` and `ID`."""
     if name in params:
@@ -55,14 +67,11 @@ def as_float(value) -> float | None:
 
 
 def digits_of_phone(value: str) -> str:
-    """+7 916 123-45-67, 8 (916) 1234567 and 9161234567 all become 79161234567; extensions dropped."""
+    """The digits a phone is compared by, its extension dropped (b24-rest-docs#72). Whether Bitrix24 also
+    takes 8 916... and +7 916... for one number is unverified (§6 "?"), so the sandbox does not: a client
+    that needs both must ask for both."""
     text = re.split(r"(?i)(?:ext|доб|,|;|#)", str(value))[0]
-    digits = re.sub(r"\D", "", text)
-    if len(digits) == 11 and digits[0] == "8":
-        digits = "7" + digits[1:]
-    elif len(digits) == 10:
-        digits = "7" + digits
-    return digits
+    return re.sub(r"\D", "", text)
 
 
 def _scalar(value):
@@ -267,16 +276,10 @@ class CrmStore:
                              reverse=str(direction).upper() == "DESC")
         else:
             records.sort(key=lambda r: int(r["ID"]))
-        start = as_int(param(params, "start", 0)) or 0
         select = param(params, "select") or []
         if isinstance(select, dict):
             select = list(select.values())
-        if start == -1:
-            return ListReply([self._selected(entity, r, select) for r in records[:PAGE_SIZE]], None)
-        page = records[start:start + PAGE_SIZE]
-        more = start + PAGE_SIZE < len(records)
-        return ListReply([self._selected(entity, r, select) for r in page], len(records),
-                         start + PAGE_SIZE if more else None)
+        return paged(records, param(params, "start", 0), lambda r: self._selected(entity, r, select))
 
     def _selected(self, entity: str, record: dict, select: list) -> dict:
         meta = crm_catalog.fields_of(entity, set())
@@ -373,10 +376,7 @@ class CrmStore:
     def activity_list(self, params: dict) -> ListReply:
         records = sorted((r for r in self.activities.values() if matches(r, param(params, "filter") or {})),
                          key=lambda r: int(r["ID"]))
-        start = as_int(param(params, "start", 0)) or 0
-        page = records[start:start + PAGE_SIZE]
-        more = start + PAGE_SIZE < len(records)
-        return ListReply(page, len(records), start + PAGE_SIZE if more else None)
+        return paged(records, param(params, "start", 0))
 
     def timeline_comment_list(self, params: dict) -> ListReply:
         where = param(params, "filter") or {}
@@ -388,10 +388,7 @@ class CrmStore:
         order = param(params, "order") or {}
         if isinstance(order, dict) and str(order.get("ID", "")).upper() == "DESC":
             records.reverse()
-        start = as_int(param(params, "start", 0)) or 0
-        page = records[start:start + PAGE_SIZE]
-        more = start + PAGE_SIZE < len(records)
-        return ListReply(page, len(records), start + PAGE_SIZE if more else None)
+        return paged(records, param(params, "start", 0))
 
     def timeline_comment_add(self, params: dict, user_id: int, now: float) -> int:
         fields = params.get("fields")  # lowercase only since crm 23.100.0
@@ -488,6 +485,12 @@ def matches(record: dict, conditions) -> bool:
         prefix, key = _FILTER_PREFIX.match(str(raw_key)).groups()
         key = key.upper()
         prefix = prefix or ""
+        if prefix in ("@", "!@"):
+            if isinstance(expected, dict):
+                # a PHP array with keys (a batch reference's whole result): its values, nested lists flattened
+                expected = [v for item in expected.values() for v in (item if isinstance(item, list) else [item])]
+            if expected in (None, "", []):
+                continue  # an empty IN list adds no condition at all (the REST module's filter, §6)
         if key in ("PHONE", "EMAIL"):
             normalise = digits_of_phone if key == "PHONE" else (lambda v: str(v).strip().lower())
             have = {normalise(v) for v in _multivalues(record, key)}

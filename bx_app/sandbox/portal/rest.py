@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from . import php_query
-from .crm import OWNER_TYPES, ListReply, as_int, iso, param
+from .crm import OWNER_TYPES, ListReply, as_int, iso, paged, param
 from .crm_catalog import CATEGORIES, fields_of
 from .limits import DELAY_AFTER
 from .rest_error import RestError
@@ -17,7 +17,8 @@ from .state import APP_CODE, APP_VERSION, KNOWN_EVENTS, PortalState, SandboxStat
 from .tokens import AccessGrant
 
 BATCH_LIMIT = 50
-_REFERENCE = re.compile(r"\$result\[([^\[\]]*)\]((?:\[[^\[\]]*\])*)")
+_REFERENCE = re.compile(r"\$result((?:\[[^\[\]]*\])+)")
+_NUMERIC = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 @dataclass
@@ -244,42 +245,59 @@ def batch(call: Call, params: dict):
 
 
 def parse_command(command: str, results: dict) -> tuple[str, dict]:
+    """`method?query` of one batch command, its `$result[...]` references resolved against the results so far
+    (§5; the REST module's own rules, see `resolve_reference` and `substitute`)."""
     name, _, query = command.partition("?")
-    pairs: list[tuple[str, str]] = []
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        whole = _REFERENCE.fullmatch(value)
-        if whole:
-            resolved = resolve_reference(whole, results)
-            if isinstance(resolved, dict | list):
-                nested = php_query.encode(resolved, key)
-                pairs.extend(parse_qsl(nested, keep_blank_values=True))
-                continue
-            pairs.append((key, _text(resolved)))
-        else:
-            pairs.append((key, _REFERENCE.sub(lambda m: _text(resolve_reference(m, results)), value)))
+    pairs: list[tuple[str, object]] = [(key, substitute(value, results))
+                                       for key, value in parse_qsl(query, keep_blank_values=True)]
     return method_name(name), php_query.parse_pairs(pairs)
 
 
-def resolve_reference(match: re.Match, results: dict):
-    value = results.get(match.group(1))
-    for part in re.findall(r"\[([^\[\]]*)\]", match.group(2)):
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            return None
-    return value
+_MISSING = object()
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if value is True:
-        return "1"
-    if value is False:
-        return ""
-    return str(value)
+def resolve_reference(keys: list[str], results: dict):
+    """Walk `$result[k1][k2]...` from the results array while each key exists; at the first missing key stop:
+    the answer is the last level reached (a whole result, `[]`, or even every result so far)."""
+    level = php_array(results)
+    for key in keys:
+        child = _child(level, key)
+        if child is _MISSING:
+            break
+        level = child
+    return level
+
+
+def _child(level, key: str):
+    if isinstance(level, dict):
+        return level.get(key, _MISSING)
+    if isinstance(level, list) and key.isdigit() and int(key) < len(level):
+        return level[int(key)]
+    return _MISSING  # a scalar has no keys
+
+
+def substitute(value: str, results: dict):
+    """A parameter value that is one whole reference becomes the referenced value itself, structure and all
+    (`filter[@ID]=$result[dup][LEAD]` -> a list). Inside a longer text a referenced number becomes its
+    digits; anything else (a structure, a word, null, a flag) leaves the reference text as it was."""
+    whole = _REFERENCE.fullmatch(value)
+    if whole:
+        return resolve_reference(_keys(whole), results)
+    return _REFERENCE.sub(lambda match: _as_text(resolve_reference(_keys(match), results), match.group(0)), value)
+
+
+def _keys(match: re.Match) -> list[str]:
+    return re.findall(r"\[([^\[\]]*)\]", match.group(0))
+
+
+def _as_text(value, literal: str) -> str:
+    if isinstance(value, bool) or value is None:
+        return literal
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
+        return value  # "1045": classic methods give ids as numeric strings
+    return literal
 
 
 # --- common methods ---------------------------------------------------------------------------------
@@ -326,9 +344,7 @@ def user_get(call: Call, params: dict):
     descending = str(param(params, "order") or "ASC").upper() == "DESC"
     users.sort(key=lambda u: (as_int(u.get(sort_key)) is None, as_int(u.get(sort_key)) or 0, str(u.get(sort_key))),
                reverse=descending)
-    start = as_int(param(params, "start", 0)) or 0
-    page = users[start:start + 50]
-    return ListReply([dict(u) for u in page], len(users), start + 50 if start + 50 < len(users) else None)
+    return paged(users, param(params, "start", 0), dict)
 
 
 def _user_matches(user: dict, conditions: dict) -> bool:
