@@ -1,4 +1,4 @@
-"""`python -m bx_app.sandbox`: run the Bitrix24 OAuth server, the portals and the UIS sandbox in one process."""
+"""`python -m bx_app.sandbox`: run the Bitrix24 OAuth servers, the portals and the UIS sandbox in one process."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,9 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
+from pathlib import Path
 
 from werkzeug.serving import make_server
 
@@ -26,7 +28,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--app-url", default=env("SANDBOX_APP_URL", "http://localhost:8000"))
     parser.add_argument("--client-id", default=env("B24_CLIENT_ID", "app.sandbox.uis20"))
     parser.add_argument("--client-secret", default=env("B24_CLIENT_SECRET", "sandbox-secret"))
+    parser.add_argument("--ru-oauth-port", type=int, default=int(env("SANDBOX_RU_OAUTH_PORT", "0")),
+                        help="a second, Russian authorization server (plays oauth.bitrix24.tech) on this port; "
+                             "0: none, every portal belongs to the global one on --oauth-port")
+    parser.add_argument("--ru-portal-ports", default=env("SANDBOX_RU_PORTAL_PORTS", ""),
+                        help="comma-separated portal ports that belong to the Russian server "
+                             "(default: every portal but the first)")
+    parser.add_argument("--tls", action="store_true", default=env("SANDBOX_TLS", "") in ("1", "true", "yes"),
+                        help="the OAuth servers and portals serve HTTPS with a certificate made at start")
+    parser.add_argument("--tls-dir", default=env("SANDBOX_TLS_DIR", ""),
+                        help="where the certificate goes (ca.pem is the one to trust); default: a temp dir")
     return parser.parse_args(argv)
+
+
+def ru_portal_ports(args: argparse.Namespace, ports: list[int]) -> list[int]:
+    if not args.ru_oauth_port:
+        return []
+    chosen = [int(p) for p in str(args.ru_portal_ports).split(",") if p.strip()]
+    return chosen or ports[1:]
 
 
 def create_uis_server_app(app_url: str):
@@ -51,26 +70,45 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     ports = [int(p) for p in str(args.portal_ports).split(",") if p.strip()]
     public_host = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host
+    from .portal import RU_REGION, create_oauth_app
     from .portal import create_sandbox as create
 
-    oauth_app, portal_apps, _state = create(args.app_url, args.client_id, args.client_secret, args.oauth_port,
-                                            ports, public_host=public_host)
-    servers = [("sandbox oauth", make_server(args.host, args.oauth_port, oauth_app, threaded=True), args.oauth_port)]
+    scheme = "https" if args.tls else "http"
+    ru_ports = ru_portal_ports(args, ports)
+    oauth_app, portal_apps, state = create(args.app_url, args.client_id, args.client_secret, args.oauth_port,
+                                           ports, public_host=public_host, ru_oauth_port=args.ru_oauth_port or None,
+                                           ru_portal_ports=ru_ports, scheme=scheme)
+    ssl_context = None
+    if args.tls:
+        from .portal.tls import make_certificate
+
+        tls_dir = Path(args.tls_dir) if args.tls_dir else Path(tempfile.mkdtemp(prefix="bx24-sandbox-tls-"))
+        certificate = make_certificate(tls_dir, [public_host])
+        ssl_context = certificate.server_context()
+        print(f"sandbox tls: trust {certificate.ca_path}", flush=True)
+
+    def serve(app, port: int, *, tls: bool = True):
+        return make_server(args.host, port, app, threaded=True, ssl_context=ssl_context if tls else None)
+
+    servers = [("sandbox oauth", serve(oauth_app, args.oauth_port), args.oauth_port, scheme)]
+    if args.ru_oauth_port:
+        servers.append(("sandbox oauth (ru)", serve(create_oauth_app(state, RU_REGION), args.ru_oauth_port),
+                        args.ru_oauth_port, scheme))
     for port, portal_app in portal_apps.items():
-        servers.append(("sandbox portal", make_server(args.host, port, portal_app, threaded=True), port))
+        label = f"sandbox portal ({state.portals[port].region})" if args.ru_oauth_port else "sandbox portal"
+        servers.append((label, serve(portal_app, port), port, scheme))
     if args.uis_port:
         uis_app = create_uis_server_app(args.app_url)
         if uis_app is not None:
-            servers.append(("sandbox uis", make_server(args.host, args.uis_port, uis_app, threaded=True),
-                            args.uis_port))
+            servers.append(("sandbox uis", serve(uis_app, args.uis_port, tls=False), args.uis_port, "http"))
         else:
             print("sandbox uis: not available (bx_app.sandbox.uis.create_uis_app missing)", flush=True)
     threads = []
-    for label, server, port in servers:
+    for label, server, port, server_scheme in servers:
         thread = threading.Thread(target=server.serve_forever, name=label, daemon=True)
         thread.start()
         threads.append(thread)
-        print(f"{label}: http://{public_host}:{port}/", flush=True)
+        print(f"{label}: {server_scheme}://{public_host}:{port}/", flush=True)
     print(f"sandbox app url: {args.app_url} (client_id {args.client_id})", flush=True)
 
     stop = threading.Event()
@@ -82,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     while not stop.wait(0.5):
         pass
-    for _label, server, _port in servers:
+    for _label, server, _port, _scheme in servers:
         server.shutdown()
     print("sandbox stopped", flush=True)
     return 0

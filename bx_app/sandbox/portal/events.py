@@ -27,7 +27,7 @@ def uninstall_event_form(state: SandboxState, portal: PortalState, handler_id: i
     return {
         "event": "ONAPPUNINSTALL", "event_handler_id": str(handler_id),
         "data[LANGUAGE_ID]": portal.language, "data[CLEAN]": "1" if clean else "0", "ts": str(int(state.now())),
-        "auth[domain]": portal.domain, "auth[server_endpoint]": state.server_endpoint,
+        "auth[domain]": portal.domain, "auth[server_endpoint]": state.server_of(portal).server_endpoint,
         "auth[client_endpoint]": portal.client_endpoint, "auth[member_id]": portal.member_id,
         "auth[application_token]": portal.application_token,
     }

@@ -21,7 +21,8 @@ def launch(state: SandboxState, portal: PortalState, user_id: int, lang: str, *,
     if installer:
         portal.ensure_application_token()
     grant = state.issue_grant(portal, user_id)
-    query = urlencode({"DOMAIN": portal.domain, "PROTOCOL": "0", "LANG": lang, "APP_SID": app_sid})
+    protocol = "1" if portal.scheme == "https" else "0"
+    query = urlencode({"DOMAIN": portal.domain, "PROTOCOL": protocol, "LANG": lang, "APP_SID": app_sid})
     path = INSTALL_PATH if installer else APP_PATH
     options = json.dumps(placement_options or {}, ensure_ascii=False, separators=(",", ":"))
     fields = state.iframe_form(portal, grant, placement, options)
@@ -30,9 +31,9 @@ def launch(state: SandboxState, portal: PortalState, user_id: int, lang: str, *,
         "action": f"{state.app_url}{path}?{query}",
         "fields": fields,
         "app_sid": app_sid,
-        "frame_name": f"{portal.domain}|0|{app_sid}",
+        "frame_name": f"{portal.domain}|{protocol}|{app_sid}",
         "init": {
-            "DOMAIN": portal.domain, "PROTOCOL": 0, "APP_SID": app_sid, "LANG": lang, "PATH": path,
+            "DOMAIN": portal.domain, "PROTOCOL": int(protocol), "APP_SID": app_sid, "LANG": lang, "PATH": path,
             "AUTH_ID": grant.access_token, "REFRESH_ID": grant.refresh_token, "AUTH_EXPIRES": grant.lifetime,
             "MEMBER_ID": portal.member_id, "USER_ID": user_id, "IS_ADMIN": portal.is_admin(user_id),
             "INSTALL": installer, "FIRST_RUN": installer, "PLACEMENT": placement,

@@ -1,4 +1,8 @@
-"""The authorization server (plays oauth.bitrix.info): /oauth/token/, /rest/app.info, stats for tests."""
+"""An authorization server (plays oauth.bitrix.info or oauth.bitrix24.tech): /oauth/token/, /rest/app.info, stats.
+
+Each portal belongs to one server (§2: "take the host from server_endpoint"); a code, refresh token or access
+token of another server's portal is unknown here, as it would be to the real one: invalid_grant at the token
+endpoint, invalid_token at app.info."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,7 +11,8 @@ from flask import Flask, jsonify, request
 
 from .crm import PORTAL_TZ
 from .rest import time_block
-from .state import APP_VERSION, SandboxState
+from .state import APP_VERSION, GLOBAL_REGION, AuthorizationServer, SandboxState
+from .tokens import TokenStats
 
 
 def _oauth_error(status: int, error: str, description: str | None = None):
@@ -17,8 +22,14 @@ def _oauth_error(status: int, error: str, description: str | None = None):
     return jsonify(body), status
 
 
-def create_oauth_app(state: SandboxState) -> Flask:
-    app = Flask("bx24_sandbox_oauth")
+def _stats(state: SandboxState, server: AuthorizationServer) -> TokenStats:
+    # The global server's counters stay where tests and benchmarks have always read them.
+    return state.tokens.stats if server.region == GLOBAL_REGION else server.stats
+
+
+def create_oauth_app(state: SandboxState, region: str = GLOBAL_REGION) -> Flask:
+    server = state.servers[region]
+    app = Flask(f"bx24_sandbox_oauth_{region}")
     app.json.sort_keys = False
     app.json.ensure_ascii = False
 
@@ -28,26 +39,28 @@ def create_oauth_app(state: SandboxState) -> Flask:
         values = request.values
         grant_type = values.get("grant_type", "")
         with state.lock:
-            stats = state.tokens.stats
+            stats = _stats(state, server)
             stats.token_requests[grant_type or "(none)"] = stats.token_requests.get(grant_type or "(none)", 0) + 1
-            response = _token_exchange(state, values, grant_type)
+            response = _token_exchange(state, server, values, grant_type)
             if response[1] != 200 or "error" in response[0].get_json():
                 code = response[0].get_json().get("error", "?")
                 stats.token_errors[code] = stats.token_errors.get(code, 0) + 1
             return response
 
-    @app.get("/rest/app.info")
-    @app.get("/rest/app.info.json")
-    @app.post("/rest/app.info")
-    @app.post("/rest/app.info.json")
+    # b24pysdk asks `/rest/app.info/` (trailing slash); the docs write it without.
+    @app.route("/rest/app.info", methods=["GET", "POST"])
+    @app.route("/rest/app.info/", methods=["GET", "POST"])
+    @app.route("/rest/app.info.json", methods=["GET", "POST"])
     def app_info():
         token_value = request.values.get("auth") or (request.get_json(silent=True) or {}).get("auth")
         start = state.now()
         with state.lock:
-            state.tokens.stats.app_info_requests += 1
+            _stats(state, server).app_info_requests += 1
             grant = state.tokens.by_access.get(token_value or "")
             if not token_value:
                 return _oauth_error(401, "NO_AUTH_FOUND", "Wrong authorization data")
+            if grant is not None and state.portals[grant.port].region != server.region:
+                grant = None  # another server's token: unknown here
             if grant is None or grant.access_revoked == "uninstalled":
                 return _oauth_error(401, "invalid_token", "Unable to get application by token")
             if grant.access_revoked or start >= grant.expires_at:
@@ -59,7 +72,7 @@ def create_oauth_app(state: SandboxState) -> Flask:
                 "expires": datetime.fromtimestamp(grant.expires_at, PORTAL_TZ).isoformat(timespec="seconds"),
                 "install": {
                     "installed": portal.installed, "version": APP_VERSION, "status": "L", "scope": portal.scope,
-                    "domain": portal.domain, "uri": f"http://{portal.domain}",
+                    "domain": portal.domain, "uri": f"{portal.scheme}://{portal.domain}",
                     "client_endpoint": portal.client_endpoint, "member_id": portal.member_id,
                     "member_type": "company",
                 },
@@ -70,11 +83,15 @@ def create_oauth_app(state: SandboxState) -> Flask:
     @app.get("/sandbox/stats.json")
     def stats():
         with state.lock:
-            body = state.tokens.stats.as_json()
+            mine = [p for p in state.portals.values() if p.region == server.region]
+            body = _stats(state, server).as_json()
+            body["region"] = server.region
+            body["server_endpoint"] = server.server_endpoint
             body["live_grants"] = sum(1 for g in state.tokens.by_access.values()
-                                      if not g.access_revoked and g.expires_at > state.now())
+                                      if not g.access_revoked and g.expires_at > state.now()
+                                      and state.portals[g.port].region == server.region)
             body["portals"] = {str(p.port): {"domain": p.domain, "member_id": p.member_id, "installed": p.installed}
-                               for p in state.portals.values()}
+                               for p in mine}
             return jsonify(body)
 
     @app.post("/sandbox/control")
@@ -82,18 +99,22 @@ def create_oauth_app(state: SandboxState) -> Flask:
         data = request.get_json(silent=True) or {}
         with state.lock:
             if data.get("reset_stats") or data.get("reset"):
-                state.tokens.reset_stats()
-            return jsonify(state.tokens.stats.as_json())
+                if server.region == GLOBAL_REGION:
+                    state.tokens.reset_stats()
+                else:
+                    server.stats = TokenStats()
+            return jsonify(_stats(state, server).as_json())
 
     @app.get("/")
     def index():
-        return jsonify({"service": "Bitrix24 sandbox authorization server", "token_url": "/oauth/token/",
+        return jsonify({"service": f"Bitrix24 sandbox authorization server ({server.region})",
+                        "server_endpoint": server.server_endpoint, "token_url": "/oauth/token/",
                         "app_info_url": "/rest/app.info", "stats_url": "/sandbox/stats.json"})
 
     return app
 
 
-def _token_exchange(state: SandboxState, values, grant_type: str):
+def _token_exchange(state: SandboxState, server: AuthorizationServer, values, grant_type: str):
     client_id, client_secret = values.get("client_id", ""), values.get("client_secret", "")
     if grant_type not in ("authorization_code", "refresh_token"):
         return _oauth_error(400, "invalid_request", "Unsupported grant_type")
@@ -106,7 +127,7 @@ def _token_exchange(state: SandboxState, values, grant_type: str):
         code_value = values.get("code", "")
         if not code_value:
             return _oauth_error(400, "invalid_request", 'No "code" parameter found')
-        code = state.tokens.take_code(code_value, now)
+        code = state.tokens.take_code(code_value, now, accept=lambda c: state.portals[c.port].region == server.region)
         if code is None:
             return _oauth_error(400, "invalid_grant", "Invalid grant")
         portal = state.portals[code.port]
@@ -118,6 +139,8 @@ def _token_exchange(state: SandboxState, values, grant_type: str):
     if not refresh_value:
         return _oauth_error(400, "invalid_request", 'No "refresh_token" parameter found')
     old = state.tokens.by_refresh.get(refresh_value)
+    if old is not None and state.portals[old.port].region != server.region:
+        return _oauth_error(400, "invalid_grant", "Invalid grant")  # another server's token is unknown here
     if old is not None and old.refresh_revoked and not state.portals[old.port].installed:
         return _oauth_error(401, "NOT_INSTALLED", "Application not installed")
     old = state.tokens.take_refresh(refresh_value, now)

@@ -144,7 +144,7 @@ def create_portal_app(state: SandboxState, port: int) -> Flask:
             code = state.tokens.issue_code(port=portal.port, user_id=user_id, now=state.now())
             query = urlencode({"code": code.code, "state": oauth_state, "domain": portal.domain,
                                "member_id": portal.member_id, "scope": portal.scope,
-                               "server_domain": state.oauth_domain})
+                               "server_domain": state.server_of(portal).domain})
         return redirect(f"{callback}?{query}")
 
     # --- REST --------------------------------------------------------------------------------------

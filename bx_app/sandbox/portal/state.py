@@ -1,4 +1,4 @@
-"""The sandbox's shared in-memory world: the authorization server, every portal, one lock around it all."""
+"""The sandbox's shared in-memory world: the authorization servers, every portal, one lock around it all."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from . import staff
 from .crm import CrmStore
 from .limits import FaultPlan, LeakyBucket
-from .tokens import DEFAULT_ACCESS_LIFETIME, AccessGrant, TokenRegistry
+from .tokens import DEFAULT_ACCESS_LIFETIME, AccessGrant, TokenRegistry, TokenStats
 
 APP_SCOPE = "crm,user,im,telephony,placement"
 APP_VERSION = 1
@@ -23,6 +23,33 @@ KNOWN_EVENTS = {
     "ONCRMLEADDELETE", "ONCRMDEALADD", "ONCRMDEALUPDATE", "ONCRMDEALDELETE", "ONCRMCONTACTADD",
     "ONCRMCONTACTUPDATE", "ONCRMACTIVITYADD", "ONEXTERNALCALLSTART", "ONEXTERNALCALLBACKSTART", "ONUSERADD",
 }
+
+
+GLOBAL_REGION = "global"  # plays oauth.bitrix.info
+RU_REGION = "ru"  # plays oauth.bitrix24.tech
+
+
+@dataclass
+class AuthorizationServer:
+    """One Bitrix24 authorization server (§2): it issues and refreshes the tokens of its own portals only."""
+
+    region: str
+    port: int
+    public_host: str
+    scheme: str = "http"
+    stats: TokenStats = field(default_factory=TokenStats)
+
+    @property
+    def domain(self) -> str:
+        return f"{self.public_host}:{self.port}"
+
+    @property
+    def server_endpoint(self) -> str:
+        return f"{self.scheme}://{self.domain}/rest/"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.domain}"
 
 
 def member_id_for(port: int) -> str:
@@ -48,11 +75,13 @@ class RequestCounters:
 class PortalState:
     """One Bitrix24 portal: its app installation, users, CRM, limits and event bindings."""
 
-    def __init__(self, port: int, public_host: str) -> None:
+    def __init__(self, port: int, public_host: str, *, region: str = GLOBAL_REGION, scheme: str = "http") -> None:
         self.port = port
         self.domain = f"{public_host}:{port}"
         self.member_id = member_id_for(port)
-        self.client_endpoint = f"http://{self.domain}/rest/"
+        self.scheme = scheme
+        self.client_endpoint = f"{scheme}://{self.domain}/rest/"
+        self.region = region
         self.reset()
 
     def reset(self) -> None:
@@ -101,7 +130,7 @@ class PortalState:
     def as_json(self, now: float) -> dict:
         return {
             "domain": self.domain, "member_id": self.member_id, "client_endpoint": self.client_endpoint,
-            "installed": self.installed, "application_token": self.application_token, "scope": self.scope,
+            "region": self.region, "installed": self.installed, "application_token": self.application_token, "scope": self.scope,
             "language": self.language, "token_lifetime": self.token_lifetime,
             "bucket": self.bucket.as_json(now), "counters": self.counters.as_json(),
             "faults": [f.as_json() for f in self.faults.faults],
@@ -118,25 +147,46 @@ class SandboxState:
 
     def __init__(self, *, app_url: str, client_id: str, client_secret: str, oauth_port: int,
                  portal_ports: list[int], public_host: str = "127.0.0.1",
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, ru_oauth_port: int | None = None,
+                 ru_portal_ports: list[int] | None = None, scheme: str = "http") -> None:
         self.lock = threading.RLock()
         self.app_url = app_url.rstrip("/")
         self.client_id = client_id
         self.client_secret = client_secret
         self.oauth_port = oauth_port
         self.public_host = public_host
+        self.scheme = scheme
         self.clock = clock
         self.tokens = TokenRegistry()
-        self.portals: dict[int, PortalState] = {p: PortalState(p, public_host) for p in portal_ports}
+        self.servers: dict[str, AuthorizationServer] = {
+            GLOBAL_REGION: AuthorizationServer(GLOBAL_REGION, oauth_port, public_host, scheme)}
+        if ru_oauth_port:
+            self.servers[RU_REGION] = AuthorizationServer(RU_REGION, ru_oauth_port, public_host, scheme)
+        ru_ports = set(ru_portal_ports or []) if ru_oauth_port else set()
+        unknown = ru_ports - set(portal_ports)
+        if unknown:
+            raise ValueError(f"RU portal ports {sorted(unknown)} are not portal ports")
+        self.portals: dict[int, PortalState] = {
+            p: PortalState(p, public_host, region=RU_REGION if p in ru_ports else GLOBAL_REGION, scheme=scheme)
+            for p in portal_ports}
         self.event_sender: Callable[[PortalState, str, dict], None] | None = None
 
     @property
+    def global_server(self) -> AuthorizationServer:
+        return self.servers[GLOBAL_REGION]
+
+    @property
     def oauth_domain(self) -> str:
-        return f"{self.public_host}:{self.oauth_port}"
+        """The global server's host (the one B24_OAUTH_URL points at)."""
+        return self.global_server.domain
 
     @property
     def server_endpoint(self) -> str:
-        return f"http://{self.oauth_domain}/rest/"
+        return self.global_server.server_endpoint
+
+    def server_of(self, portal: PortalState) -> AuthorizationServer:
+        """The authorization server a portal belongs to: its tokens are issued and refreshed only there."""
+        return self.servers[portal.region]
 
     def now(self) -> float:
         return self.clock()
@@ -151,9 +201,10 @@ class SandboxState:
     def token_response(self, grant: AccessGrant) -> dict:
         """The token endpoint's success body, key order as in oauth_token_response.json."""
         portal = self.portals[grant.port]
+        server = self.server_of(portal)
         return {
             "access_token": grant.access_token, "expires": int(grant.expires_at), "expires_in": grant.lifetime,
-            "scope": portal.scope, "domain": self.oauth_domain, "server_endpoint": self.server_endpoint,
+            "scope": portal.scope, "domain": server.domain, "server_endpoint": server.server_endpoint,
             "status": "L", "client_endpoint": portal.client_endpoint, "member_id": portal.member_id,
             "user_id": grant.user_id, "refresh_token": grant.refresh_token,
         }
@@ -163,7 +214,7 @@ class SandboxState:
         fields = {
             "auth[access_token]": grant.access_token, "auth[expires]": str(int(grant.expires_at)),
             "auth[expires_in]": str(grant.lifetime), "auth[scope]": portal.scope, "auth[domain]": portal.domain,
-            "auth[server_endpoint]": self.server_endpoint, "auth[status]": "L",
+            "auth[server_endpoint]": self.server_of(portal).server_endpoint, "auth[status]": "L",
             "auth[client_endpoint]": portal.client_endpoint, "auth[member_id]": portal.member_id,
             "auth[user_id]": str(grant.user_id), "auth[refresh_token]": grant.refresh_token,
             "auth[application_token]": portal.application_token,
@@ -177,7 +228,7 @@ class SandboxState:
         """The body of an iframe POST (install_iframe_post.json): every value a string."""
         return {
             "AUTH_ID": grant.access_token, "AUTH_EXPIRES": str(grant.lifetime), "REFRESH_ID": grant.refresh_token,
-            "SERVER_ENDPOINT": self.server_endpoint, "APPLICATION_TOKEN": portal.application_token,
+            "SERVER_ENDPOINT": self.server_of(portal).server_endpoint, "APPLICATION_TOKEN": portal.application_token,
             "APPLICATION_SCOPE": portal.scope, "member_id": portal.member_id, "status": "L",
             "PLACEMENT": placement, "PLACEMENT_OPTIONS": placement_options,
         }

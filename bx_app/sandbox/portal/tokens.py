@@ -83,10 +83,13 @@ class TokenRegistry:
         self.codes[code.code] = code
         return code
 
-    def take_code(self, code: str, now: float) -> AuthorizationCode | None:
-        """A valid code, consumed; None when unknown, used or older than 30 s."""
+    def take_code(self, code: str, now: float, accept=None) -> AuthorizationCode | None:
+        """A valid code, consumed; None when unknown (or not `accept`ed: another server's), used or older
+        than 30 s. A code shown to the wrong server stays unused."""
         found = self.codes.get(code)
-        if found is None or found.used or now - found.issued_at > CODE_LIFETIME_SECONDS:
+        if found is None or (accept is not None and not accept(found)):
+            return None
+        if found.used or now - found.issued_at > CODE_LIFETIME_SECONDS:
             return None
         found.used = True
         return found
