@@ -33,9 +33,21 @@ def _wants_json() -> bool:
 
 
 def register_blueprints(app: Flask) -> None:
-    from bx_app.web import app_session, b24_oauth, health, hooks, iframe, install, journal, settings, uis_side
+    from bx_app.web import (
+        app_session,
+        b24_oauth,
+        health,
+        hooks,
+        iframe,
+        install,
+        journal,
+        navigation,
+        settings,
+        uis_side,
+    )
 
     app_session.init_app(app)
+    navigation.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(b24_oauth.bp)
     app.register_blueprint(install.bp)

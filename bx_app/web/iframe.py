@@ -15,8 +15,9 @@ from bx_app.installation import InstallRejected, StaticToken
 from bx_app.models import Portal
 from bx_app.models.account import PortalStatus
 from bx_app.uis_accounts import notification_templates
-from bx_app.web import app_session
+from bx_app.web import app_session, setup_view
 from bx_app.web.install import claim_link_for, frame_for, rejection_page, verified_portal_post
+from bx_app.web.viewer import current_viewer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("iframe", __name__)
@@ -103,8 +104,10 @@ def open_from_portal():
 def home():
     portal = current_portal()
     credential = portal.credential
+    setup = setup_view.checklist_context(credential) if credential else {}
     response = current_app.make_response(render_template(
-        "app/home.html", portal=portal, credential=credential,
+        "app/home.html", portal=portal, credential=credential, viewer=current_viewer(), active_tab="connection",
+        check_url=url_for("iframe.home", check=1), **setup,
         hook_url=current_app.config["PUBLIC_URL"] + "/hooks/uis/" + credential.hook_token if credential else None,
         b24_js_url=current_app.config["B24_JS_URL"], PortalStatus=PortalStatus,
         notifications=notification_templates(),

@@ -12,8 +12,10 @@ from werkzeug.routing import BuildError
 
 from bx_app import intake, journal_view, progress
 from bx_app.extensions import db
+from bx_app.integration.event_fields import facts_from_event
 from bx_app.models import Credential, Event, UisAccount
 from bx_app.models.event import EventStatus
+from bx_app.web import setup_view
 from bx_app.web.install import frame_for
 from bx_app.web.viewer import Viewer, current_viewer
 
@@ -125,8 +127,14 @@ def event_detail(credential_id: int, event_id: int):
     viewer = current_viewer()
     credential = viewer.credential(credential_id)
     event = _event_of(credential, event_id)
+    payload = dict(event.payload or {})
+    extra = {k[1:]: payload.pop(k) for k in ("_chat", "_visitor") if isinstance(payload.get(k), dict)}
+    facts = facts_from_event(event.kind, event.stage, payload, event.occurred_at,
+                             {**(extra.get("chat") or {}), **(extra.get("visitor") or {})})
     return render_for_viewer(
-        viewer, credential, "journal/event.html", active_tab="journal", event=event,
+        viewer, credential, "journal/event.html", active_tab="journal", event=event, facts=facts,
+        plan=(event.result or {}).get("plan") or {} if isinstance(event.result, dict) else {},
+        user_name=setup_view.user_namer(credential.id), command_words=setup_view.COMMAND_WORDS,
         tz=journal_view.timezone_of(credential), jv=journal_view, portal_url=credential.portal.portal_url,
         payload_json=json.dumps(event.payload or {}, ensure_ascii=False, indent=2, sort_keys=True),
         result_json=json.dumps(event.result, ensure_ascii=False, indent=2, sort_keys=True)

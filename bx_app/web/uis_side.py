@@ -16,7 +16,7 @@ from bx_app.extensions import db
 from bx_app.models import UisAccount
 from bx_app.models.account import PortalStatus
 from bx_app.uis_accounts import ClaimRefused, ConnectRefused, SignInRefused
-from bx_app.web import b24_oauth
+from bx_app.web import b24_oauth, setup_view
 from bx_app.web.install import claim_serializer, start_reference_sync
 from bx_app.web.viewer import current_viewer
 
@@ -158,8 +158,12 @@ def credential(credential_id: int):
         else:
             flash(_("Название сохранено."), "success")
             return redirect(url_for("uis_side.credential", credential_id=credential.id))
+    viewer = current_viewer()
     return render_template(
-        "uis/credential.html", credential=credential, portal=credential.portal, form=form,
+        "uis/credential.html", credential=credential, portal=credential.portal, form=form, viewer=viewer,
+        credentials=viewer.credentials(), active_tab="connection", claim_link=None,
+        check_url=url_for("uis_side.credential", credential_id=credential.id, check=1),
+        **setup_view.checklist_context(credential),
         hook_url=uis_accounts.hook_url(current_app.config["PUBLIC_URL"], credential),
         notifications=uis_accounts.notification_templates(),
         journal_url=_optional_url("journal.index", credential_id=credential.id),
