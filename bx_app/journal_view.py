@@ -92,14 +92,19 @@ ENTITY_PATHS = {
 
 
 # --- the filter form ------------------------------------------------------------------------------
+# Days as typed in Russian (ДД.ММ.ГГГГ) or English (MM/DD/YYYY), and ISO from links made before.
+DAY_FORMATS = ["%d.%m.%Y", "%m/%d/%Y", "%Y-%m-%d"]
+
+
 class DayField(DateField):
-    """A date (YYYY-MM-DD, what <input type=date> sends) with the error in the page's language."""
+    """A day in the page's own format (the browser's date picker would show its own locale's) with the error
+    in the page's language."""
 
     def process_formdata(self, valuelist):
         try:
             super().process_formdata(valuelist)
         except ValueError as exc:
-            raise ValueError(str(_l("Введите дату в формате ГГГГ-ММ-ДД."))) from exc
+            raise ValueError(str(_l("Введите дату в формате ДД.ММ.ГГГГ."))) from exc
 
 
 class PageField(IntegerField):
@@ -125,8 +130,8 @@ class JournalFilterForm(Form):
     def validate_kind(self, field):
         if field.data and field.data not in KIND_WORDS:
             raise ValidationError(_l("Неизвестный тип события."))
-    date_from = DayField(_l("С даты"), validators=[Optional()], format="%Y-%m-%d")
-    date_to = DayField(_l("По дату"), validators=[Optional()], format="%Y-%m-%d")
+    date_from = DayField(_l("С даты"), validators=[Optional()], format=DAY_FORMATS)
+    date_to = DayField(_l("По дату"), validators=[Optional()], format=DAY_FORMATS)
     page = PageField(_l("Страница"), validators=[Optional(), NumberRange(
         min=1, max=100000, message=_l("Номер страницы — от 1 до 100000."))], default=1)
 

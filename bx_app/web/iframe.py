@@ -111,10 +111,18 @@ def home():
         hook_url=current_app.config["PUBLIC_URL"] + "/hooks/uis/" + credential.hook_token if credential else None,
         b24_js_url=current_app.config["B24_JS_URL"], PortalStatus=PortalStatus,
         notifications=notification_templates(),
-        claim_link=claim_link_for(credential) if credential and credential.uis_account_id is None
+        claim_link=_with_language(claim_link_for(credential)) if credential and credential.uis_account_id is None
         and session.get("admin") else None,
     ))
     return frame_for(response, portal_origin(portal))
+
+
+def _with_language(link: str) -> str:
+    """The UIS side opens in the portal user's language (Bitrix24's LANG, kept in the iframe session)."""
+    lang = session.get("lang")
+    if lang not in ("ru", "en"):
+        lang = "ru" if lang in ("ua", "by", "kz") else "en" if lang else None
+    return f"{link}?lang={lang}" if lang else link
 
 
 @bp.post("/app/reconnect")

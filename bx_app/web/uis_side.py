@@ -80,6 +80,25 @@ def account_required(view):
     return wrapper
 
 
+@bp.before_app_request
+def _language_from_the_link():
+    """The UIS side speaks the language it was reached with (the portal's, carried as ?lang= in the link)."""
+    if getattr(session, "from_token", False):
+        return  # the iframe session carries the portal user's language itself
+    lang = request.args.get("lang")
+    if lang in ("ru", "en") and session.get("lang") != lang:
+        session["lang"] = lang
+
+
+def account_language(account: UisAccount) -> str | None:
+    """Without a language in the link: the one its portals speak (Bitrix24 tells it on install)."""
+    langs = [c.portal.lang for c in account.credentials if c.portal is not None and c.portal.lang]
+    if not langs:
+        return None
+    lang = max(set(langs), key=langs.count)
+    return lang if lang in ("ru", "en") else ("ru" if lang in ("ua", "by", "kz") else "en")
+
+
 @bp.context_processor
 def _uis_context():
     return {"uis_account": g.get("uis_account"), "PortalStatus": PortalStatus}
@@ -106,6 +125,7 @@ def sign_in():
             session["uis_account_id"] = account.id
             if claim_token:
                 session[CLAIM_SESSION_KEY] = claim_token
+            lang = lang or account_language(account)
             if lang:
                 session["lang"] = lang
             flash(_("Вы вошли как %(name)s (аккаунт UIS %(app_id)s).", name=account.name, app_id=account.app_id),

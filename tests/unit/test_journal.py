@@ -115,13 +115,16 @@ def test_filter_by_dates_in_the_accounts_timezone(app, client, world):
     assert ids(date_from="2026-03-11", date_to="2026-03-11") == [str(late.id)]
     assert ids(date_from="2026-03-11") == [str(day_after.id), str(late.id)]
     assert ids(date_to="2026-03-10") == [str(day_before.id)]
+    # as typed on a Russian page (ДД.ММ.ГГГГ) and an English one (MM/DD/YYYY)
+    assert ids(date_from="11.03.2026", date_to="11.03.2026") == [str(late.id)]
+    assert ids(date_from="03/11/2026", date_to="03/11/2026") == [str(late.id)]
 
 
 @pytest.mark.parametrize("args, message", [
     ({"status": "bogus"}, "Неизвестный статус"),
     ({"kind": "fax"}, "Неизвестный тип"),
-    ({"date_from": "10.03.2026"}, "ГГГГ-ММ-ДД"),
-    ({"date_to": "yesterday"}, "ГГГГ-ММ-ДД"),
+    ({"date_from": "31.02.2026"}, "ДД.ММ.ГГГГ"),
+    ({"date_to": "yesterday"}, "ДД.ММ.ГГГГ"),
     ({"date_from": "2026-03-12", "date_to": "2026-03-10"}, "раньше даты"),
     ({"page": "0"}, "от 1 до"),
     ({"page": "two"}, "целое число"),

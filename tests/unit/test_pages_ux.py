@@ -14,6 +14,7 @@ from bx_app.integration import filters, titles
 from bx_app.models import Event
 from bx_app.models.reference import EmployeeLink
 from bx_app.uis_accounts import NAME_MAX_LENGTH
+from tests.unit import factories
 from tests.unit.factories import portal_token, two_accounts
 
 USERS = [{"ID": "7", "NAME": "Иван", "LAST_NAME": "Петров", "ACTIVE": True},
@@ -279,3 +280,38 @@ def test_the_event_page_reads_in_order_and_folds_the_raw_data(app, client, world
     assert "Кузнецова Ольга (12)" in text or "Ольга Кузнецова (12)" in text
     assert "правило «Москва»" in text and "повторное" in text
     assert re.search(r'<details>\s*<summary>Исходные данные</summary>', page)
+
+
+# --- the UIS side's language -------------------------------------------------------------------------------
+def test_the_claim_link_carries_the_portal_language_and_the_uis_side_keeps_it(app, client, world):
+    cred = world["mine"]
+    cred.uis_account_id = None
+    db.session.commit()
+    token = factories.portal_token(app, cred, lang="en")
+    page = client.get("/app", query_string={"_s": token}).get_data(as_text=True)
+    link = re.search(r'id="finish-on-uis" href="([^"]+)"', page).group(1)
+    assert link.endswith("?lang=en")
+    path = link.split("localhost", 1)[-1] if "localhost" in link else link[link.index("/uis/"):]
+    client.get(path[path.index("/uis/"):])
+    sign_in = client.get("/uis/").get_data(as_text=True)  # no ?lang= any more: the session kept it
+    assert "Data API key" in sign_in and "Ключ UIS Data API" not in sign_in
+
+
+def test_without_a_language_in_the_link_the_accounts_portals_decide(app, client, world):
+    from bx_app.web.uis_side import account_language
+
+    cred = world["mine"]
+    cred.portal.lang = "de"
+    db.session.commit()
+    assert account_language(world["account"]) == "en"
+    cred.portal.lang = "ru"
+    db.session.commit()
+    assert account_language(world["account"]) == "ru"
+
+
+def test_journal_days_in_the_page_language(app, client, world):
+    cred = world["mine"]
+    add_event(cred, 1)
+    page = client.get(f"/journal/{cred.id}", query_string={"_s": portal_token(app, cred),
+                                                           "date_from": "10.03.2026"}).get_data(as_text=True)
+    assert 'placeholder="ДД.ММ.ГГГГ"' in page and 'value="10.03.2026"' in page and 'type="date"' not in page
