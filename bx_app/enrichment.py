@@ -8,6 +8,7 @@ from flask import current_app
 
 from bx_app.extensions import db
 from bx_app.models import Credential, Event
+from bx_app.models.timeutil import to_local, zone_named
 from bx_app.uis.client import DataApiClient, parse_uis_time
 from bx_app.uis.errors import UisError
 
@@ -45,7 +46,9 @@ def enrich_offline_message(event_id: int, client: DataApiClient | None = None) -
     if account is None or not account.data_api_token or not event.external_id.isdigit():
         return False
     token, timezone = account.data_api_token, account.timezone
-    around = event.occurred_at or parse_uis_time((event.payload or {}).get("notification_time"))
+    # The Data API's windows are wall-clock times of the account's zone; the row stores UTC.
+    around = (to_local(event.occurred_at, zone_named(timezone))
+              or parse_uis_time((event.payload or {}).get("notification_time")))
     payload = dict(event.payload or {})
     db.session.commit()  # nothing held open across the Data API call
     if client is None:

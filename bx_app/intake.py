@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from bx_app.extensions import db, redis_connection
 from bx_app.models import Credential, Event
 from bx_app.models.event import EventStatus
-from bx_app.models.timeutil import utcnow
+from bx_app.models.timeutil import from_local, utcnow, zone_named
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,13 @@ def dedupe_key(kind: str, stage: str, external_id: str) -> str:
     return f"{kind}:{external_id}:{stage}"
 
 
+def account_zone(credential_id: int) -> tzinfo:
+    """The zone of the UIS account behind a credential: the zone of every time UIS sends without an offset."""
+    credential = db.session.get(Credential, credential_id)
+    account = credential.uis_account if credential is not None else None
+    return zone_named(account.timezone if account is not None else None)
+
+
 def record_event(credential_id: int, kind: str, stage: str, external_id: str, payload: dict,
                  source: str, occurred_at: datetime | None = None) -> Recorded:
     """Store the event once; a repeat (same dedupe key) returns the existing row and merges new fields.
@@ -52,6 +59,9 @@ def record_event(credential_id: int, kind: str, stage: str, external_id: str, pa
     INSERT and one commit; `enqueue_event` clears the mark in the rare case Redis refuses.
     """
     key = dedupe_key(kind, stage, external_id)
+    if occurred_at is not None and occurred_at.tzinfo is None:
+        # UIS times (notification_time, report date_time) are wall-clock times of the account's zone.
+        occurred_at = from_local(occurred_at, account_zone(credential_id))
     event = Event(credential_id=credential_id, kind=kind, stage=stage, external_id=str(external_id),
                   dedupe_key=key, source=source, payload=payload, status=EventStatus.NEW,
                   occurred_at=occurred_at, enqueued_at=utcnow())

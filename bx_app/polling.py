@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import datetime, timedelta, tzinfo
 
 from flask import current_app
 
@@ -28,7 +27,7 @@ from bx_app import intake
 from bx_app.extensions import db, redis_connection
 from bx_app.models import Credential, Event, PollCursor, Portal, UisAccount
 from bx_app.models.account import PortalStatus
-from bx_app.models.timeutil import utcnow
+from bx_app.models.timeutil import from_local, to_local, utcnow, zone_named
 from bx_app.uis.client import DataApiClient, parse_uis_time
 from bx_app.uis.errors import AccessDenied, AuthError, LimitExceeded, UisError
 
@@ -45,11 +44,8 @@ CLOSED_CHAT = ("lost", "succeed", "refused")
 
 
 def account_now(timezone: str | None) -> datetime:
-    try:
-        zone = ZoneInfo(timezone or "Europe/Moscow")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("Europe/Moscow")
-    return datetime.now(zone).replace(tzinfo=None, microsecond=0)
+    """"Now" on the account's wall clock, as the Data API's date windows want it."""
+    return datetime.now(zone_named(timezone)).replace(tzinfo=None, microsecond=0)
 
 
 def pollable_credential_ids() -> list[int]:
@@ -126,8 +122,10 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
     counts = {"arrived": 0, "processed": 0, "rows": 0}
 
     cursor = _cursor(credential_id, STREAM_OFFLINE)
+    # The Data API's windows are the account's wall clock; cursors are stored as UTC instants.
+    zone = zone_named(timezone)
     now = account_now(timezone)
-    start = (cursor.cursor_at - OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
+    start = (to_local(cursor.cursor_at, zone) - OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
     start = min(start, now - OVERLAP)  # a cursor ahead of "now" (clock or zone change) still reads
     db.session.commit()
     try:
@@ -149,7 +147,7 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
         if row.get("status") == "processed":
             counts["processed"] += _record_processed(credential_id, row)
     cursor = _cursor(credential_id, STREAM_OFFLINE)
-    cursor.cursor_at = now
+    cursor.cursor_at = from_local(now, zone)
     cursor.last_run_at = utcnow()
     cursor.last_error = None
     account = db.session.get(UisAccount, account_id)
@@ -157,7 +155,7 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
         account.status, account.status_reason = "ok", None
     db.session.commit()
 
-    counts["processed"] += _poll_processed(credential_id, account_id, client, now)
+    counts["processed"] += _poll_processed(credential_id, account_id, client, now, zone)
     counts.update(_poll_chats(credential_id, account_id, client))
     return counts
 
@@ -178,8 +176,9 @@ def _poll_chats(credential_id: int, account_id: int, client: DataApiClient) -> d
     counts = {"chat_started": 0, "chat_finished": 0}
     cursor = _cursor(credential_id, STREAM_CHATS)
     account = db.session.get(UisAccount, account_id)
+    zone = zone_named(account.timezone)
     now = account_now(account.timezone)
-    start = (cursor.cursor_at - OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
+    start = (to_local(cursor.cursor_at, zone) - OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
     db.session.commit()
     try:
         rows = client.get_chats(start, now)
@@ -190,7 +189,7 @@ def _poll_chats(credential_id: int, account_id: int, client: DataApiClient) -> d
         if row.get("id") is not None:
             _record_chat(credential_id, row, counts)
     cursor = _cursor(credential_id, STREAM_CHATS)
-    cursor.cursor_at, cursor.last_run_at, cursor.last_error = now, utcnow(), None
+    cursor.cursor_at, cursor.last_run_at, cursor.last_error = from_local(now, zone), utcnow(), None
     db.session.commit()
 
     # Awaiting finish: chats started (seen above or earlier) without a finished/lost stage yet.
@@ -205,7 +204,7 @@ def _poll_chats(credential_id: int, account_id: int, client: DataApiClient) -> d
     db.session.commit()
     if not waiting:
         return counts
-    oldest = min((at for _, at in waiting if at), default=now - PROCESSED_HORIZON)
+    oldest = min((to_local(at, zone) for _, at in waiting if at), default=now - PROCESSED_HORIZON)
     ids = [int(ext) for ext, _ in waiting]
     try:
         for chunk_start in range(0, len(ids), 500):
@@ -217,7 +216,7 @@ def _poll_chats(credential_id: int, account_id: int, client: DataApiClient) -> d
         _record_error(credential_id, account_id, STREAM_CHATS_OPEN, error)
         return counts
     cursor = _cursor(credential_id, STREAM_CHATS_OPEN)
-    cursor.cursor_at, cursor.last_run_at, cursor.last_error = now, utcnow(), None
+    cursor.cursor_at, cursor.last_run_at, cursor.last_error = from_local(now, zone), utcnow(), None
     db.session.commit()
     return counts
 
@@ -232,7 +231,8 @@ def _record_processed(credential_id: int, row: dict) -> int:
     return 0
 
 
-def _poll_processed(credential_id: int, account_id: int, client: DataApiClient, now: datetime) -> int:
+def _poll_processed(credential_id: int, account_id: int, client: DataApiClient, now: datetime,
+                    zone: tzinfo) -> int:
     """Re-read requests that arrived but were not processed yet; record the ones now processed."""
     horizon = utcnow() - PROCESSED_HORIZON
     arrived = (Event.query
@@ -247,7 +247,7 @@ def _poll_processed(credential_id: int, account_id: int, client: DataApiClient, 
     waiting = [(ext, at) for ext, at in arrived if ext not in processed]
     if not waiting:
         return 0
-    oldest = min((at for _, at in waiting if at), default=now - PROCESSED_HORIZON)
+    oldest = min((to_local(at, zone) for _, at in waiting if at), default=now - PROCESSED_HORIZON)
     ids = [int(ext) for ext, _ in waiting if ext.isdigit()]
     found = 0
     try:
@@ -264,7 +264,7 @@ def _poll_processed(credential_id: int, account_id: int, client: DataApiClient, 
         _record_error(credential_id, account_id, STREAM_OFFLINE_PROCESSED, error)
         return found
     cursor = _cursor(credential_id, STREAM_OFFLINE_PROCESSED)
-    cursor.cursor_at = now
+    cursor.cursor_at = from_local(now, zone)
     cursor.last_run_at = utcnow()
     cursor.last_error = None
     db.session.commit()

@@ -130,12 +130,10 @@ def _finish(event_id: int, status: str, reason: str | None = None, result: dict 
 
 
 def _facts(event: Event, zone: tzinfo) -> EventFacts:
-    """The planner's view of a row; a UIS time stored without an offset is local to the UIS account's zone."""
+    """The planner's view of a row; its time on the UIS account's clock (hours, dates and filters are local)."""
     payload = dict(event.payload or {})
     extra = {k[1:]: payload.pop(k) for k in ("_chat", "_messages", "_visitor") if k in payload}
-    occurred = event.occurred_at
-    if occurred is not None and occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=zone)
+    occurred = event.occurred_at.astimezone(zone) if event.occurred_at is not None else None
     return EventFacts(id=event.id, kind=event.kind, stage=event.stage, external_id=event.external_id,
                       payload=payload, occurred_at=occurred, extra=extra)
 

@@ -88,7 +88,7 @@ class UisNotification:
     kind: str  # offline_message | chat | call
     stage: str  # arrived | finished | lost | unanswered | started | record_ready | tag_set | tag_removed
     external_id: str  # offline_message_id / chat_id / call_session_id, as text
-    occurred_at: datetime | None  # notification_time, naive, in the account's zone
+    occurred_at: datetime | None  # notification_time: naive = the account's wall clock; aware when UIS said so
     fields: dict = field(default_factory=dict)
     event: str | None = None  # the UIS event mnemonic when known
 
@@ -305,13 +305,13 @@ def _occurred_at(fields: dict) -> datetime | None:
                 continue
         try:
             parsed = datetime.fromisoformat(text)
-            return parsed.replace(tzinfo=None)
+            # With an offset the instant is known (aware, UTC); without, it is the account's wall clock.
+            return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed
         except ValueError:
             pass
     stamp = fields.get("notification_timestamp")
     if isinstance(stamp, int | float) or (isinstance(stamp, str) and _INTEGER_TEXT.match(stamp)):
-        # A Unix time has no account zone; give UTC so the caller can convert.
-        return datetime.fromtimestamp(int(stamp), UTC).replace(tzinfo=None)
+        return datetime.fromtimestamp(int(stamp), UTC)
     return None
 
 

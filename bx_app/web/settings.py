@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from bx_app import progress, reference_data, reference_sync, settings_forms, settings_store
+from bx_app.intake import account_zone
 from bx_app.integration import event_fields as ef
 from bx_app.integration import field_mapping, titles
 from bx_app.integration.employees import b24_display_name
@@ -237,11 +238,16 @@ def preview_rows(credential_id: int, section: str, options: dict, ref: dict) -> 
     events = (Event.query.filter_by(credential_id=credential_id, kind=KIND_OF[section])
               .order_by(Event.id.desc()).limit(PREVIEW_EVENTS).all())
     rows = []
+    zone = account_zone(credential_id)  # hours and dates of the filters are the UIS account's, as in the engine
+
+    def local(moment):
+        return moment.astimezone(zone) if moment is not None else None
+
     simple = ref.get("crm_mode") == 2
     lead_or_deal = "deal" if simple or options["lead_deal"]["type"] == "deal" else "lead"
     entity_words = {"lead": _("Лид"), "deal": _("Сделка"), "activity": _("Дело")}
     for event in events:
-        facts = facts_from_event(event.kind, event.stage, event.payload or {}, event.occurred_at)
+        facts = facts_from_event(event.kind, event.stage, event.payload or {}, local(event.occurred_at))
         passed, why = evaluate(options.get("filter"), facts, lang)
         notes = []
         if section == "chats":

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import responses
 
 from bx_app.extensions import db
 from bx_app.models import Credential, Event, PollCursor, Portal, UisAccount
+from bx_app.models.timeutil import to_local
 from bx_app.polling import OVERLAP, STREAM_OFFLINE, account_now, poll_credential
 from bx_app.sandbox.uis import create_uis_app
 from bx_app.uis.client import DataApiClient
@@ -62,7 +64,8 @@ def test_new_request_is_pulled_once_and_the_cursor_moves(credential, uis):
 def test_late_written_row_inside_the_overlap_is_not_missed(credential, uis):
     poll_credential(credential.id)
     cursor = PollCursor.query.filter_by(credential_id=credential.id, stream=STREAM_OFFLINE).one()
-    written_late = (cursor.cursor_at - OVERLAP / 2).strftime("%Y-%m-%d %H:%M:%S")
+    # The cursor is a UTC instant; the Data API speaks the account's wall clock (Moscow here).
+    written_late = (to_local(cursor.cursor_at, ZoneInfo("Europe/Moscow")) - OVERLAP / 2).strftime("%Y-%m-%d %H:%M:%S")
     new_request(uis, date_time=written_late)
     assert poll_credential(credential.id)["arrived"] == 1
 
