@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from bx_app import config as config_module
+from bx_app import log_redaction
 from bx_app.extensions import babel, csrf, db, migrate
 from bx_app.models.encrypted import configure_cipher
 
@@ -53,6 +54,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config_module.from_environment())
     if config:
         app.config.update(config)
+    # Session cookies (the UIS side) only over https when the app is served over https.
+    if "SESSION_COOKIE_SECURE" not in (config or {}):
+        app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
+    log_redaction.install()
 
     configure_cipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

@@ -54,8 +54,10 @@ def from_environment() -> dict:
         "UIS_POLL_SECONDS": int(os.environ.get("UIS_POLL_SECONDS") or 60),
         # How often stranded events (Redis was down, a worker was killed) are handed back to the queue.
         "SWEEP_SECONDS": int(os.environ.get("SWEEP_SECONDS") or 30),
-        # How long a signed iframe session stays valid without a fresh POST from the portal.
-        "APP_SESSION_SECONDS": int(os.environ.get("APP_SESSION_SECONDS") or 8 * 3600),
+        # How long a signed iframe session stays valid; the open page renews it with the portal's own
+        # auth every APP_SESSION_RENEW_SECONDS, re-reading the user's admin flag each time.
+        "APP_SESSION_SECONDS": int(os.environ.get("APP_SESSION_SECONDS") or 15 * 60),
+        "APP_SESSION_RENEW_SECONDS": int(os.environ.get("APP_SESSION_RENEW_SECONDS") or 4 * 60),
         "INSTALL_CLAIM_SECONDS": int(os.environ.get("INSTALL_CLAIM_SECONDS") or 7 * 24 * 3600),
         # A worker killed mid-event holds its event this long before the sweeper hands it to another.
         "EVENT_LOCK_SECONDS": int(os.environ.get("EVENT_LOCK_SECONDS") or 300),

@@ -28,7 +28,8 @@
   if (box && ['done', 'failed'].indexOf(box.getAttribute('data-state')) < 0) {
     var poll = function () {
       var headers = {'Accept': 'application/json'};
-      if (token) { headers['X-App-Session'] = token; }
+      var current = window.appSessionToken || token;  // renewed by portal_frame.js
+      if (current) { headers['X-App-Session'] = current; }
       fetch(box.getAttribute('data-url'), {headers: headers, credentials: 'same-origin'})
         .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
         .then(function (t) {

@@ -42,12 +42,14 @@ def register_blueprints(app: Flask) -> None:
         install,
         journal,
         navigation,
+        security_headers,
         settings,
         uis_side,
     )
 
     app_session.init_app(app)
     navigation.init_app(app)
+    security_headers.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(b24_oauth.bp)
     app.register_blueprint(install.bp)

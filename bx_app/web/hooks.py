@@ -120,4 +120,6 @@ def uis_notification(hook_token: str):
         notification.fields, source="push", occurred_at=notification.occurred_at)
     if recorded.created:
         intake.enqueue_event(recorded.event_id, portal_id)
-    return jsonify(result="accepted", event_id=recorded.event_id, duplicate=not recorded.created), 200
+    # No event id in the answer: ids are global, and their growth would tell anyone holding one hook
+    # address how many events all the other tenants receive.
+    return jsonify(result="accepted", duplicate=not recorded.created), 200

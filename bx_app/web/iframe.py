@@ -4,7 +4,18 @@ from __future__ import annotations
 import logging
 from functools import wraps
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from bx_app import installation
@@ -97,6 +108,39 @@ def open_from_portal():
         return frame_for(response, portal_origin(portal))
     except InstallRejected as exc:
         return rejection_page(exc, _("Доступ отклонён"))
+
+
+@bp.post("/app/session")
+@csrf.exempt
+def renew_session():
+    """A fresh short-lived session from the portal's own current auth (BX24.refreshAuth on the page).
+
+    The page proves who is looking with the portal's token, exactly as the first POST /app did: the
+    authorization server confirms it, and the user's admin flag is read again with it. A demoted
+    administrator therefore loses admin rights at the next renewal, within minutes.
+    """
+    try:
+        auth = installation.parse_iframe_post(request.args, request.form)
+        g.portal_lang = auth.lang
+        portal = Portal.query.filter_by(member_id=auth.member_id).one_or_none()
+        if portal is None or portal.status == PortalStatus.UNINSTALLED:
+            raise InstallRejected(404, _("Приложение не установлено на этом портале."))
+        auth.server_endpoint = auth.server_endpoint or portal.server_endpoint
+        auth.lang = request.form.get("LANG") or session.get("lang") or portal.lang or "ru"
+        installation.verify_portal_auth(auth, current_app.config)
+        try:
+            user_id, is_admin, user_name = _who_is_opening(portal, auth.access_token)
+        except BitrixError as exc:
+            raise InstallRejected(502, f"Bitrix24: {exc}") from exc
+    except InstallRejected as exc:
+        log.info("session renewal refused member_id=%s: %s", request.form.get("member_id"), exc.reason)
+        return jsonify(error="rejected", reason=str(exc.reason)), exc.status
+    token = app_session.start_token_session(current_app, {
+        "portal_id": portal.id, "member_id": portal.member_id, "user_id": user_id,
+        "user_name": user_name, "admin": is_admin, "lang": auth.lang,
+    })
+    return jsonify(session=token, admin=is_admin,
+                   expires_in=current_app.config["APP_SESSION_SECONDS"])
 
 
 @bp.get("/app")

@@ -35,7 +35,8 @@ def test_P2_iframe_install_creates_portal_and_credential_and_calls_install_finis
     response = post_iframe(client)
     assert response.status_code == 200, response.data
     page = response.get_data(as_text=True)
-    assert "BX24.installFinish()" in page
+    assert '<script src="/static/install.js"></script>' in page  # no inline script: the CSP allows none
+    assert "BX24.installFinish()" in client.get("/static/install.js").get_data(as_text=True)
     assert "/uis/claim/" in page  # I2: finish setup on the UIS side
     portal = Portal.query.one()
     assert portal.member_id == MEMBER_ID
