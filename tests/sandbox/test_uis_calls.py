@@ -128,6 +128,8 @@ def test_call_form_sends_one_calls_notifications_in_order(web, hook_server, dire
     assert all(b["notification_time"] == row["finish_time"] for b in sent[1:] if "call_record_file_info" not in b)
     assert row["finish_time"] == notify._shift(row["start_time"], (15 + 120) if answered else 15)
     assert (row["talk_duration"], row["wait_duration"]) == ((120 if answered else 0), 15)
+    assert row["finish_reason"] == ("no_success_subscriber_call" if direction == "out" and not answered
+                                    else "subscriber_disconnects")
     if direction == "in":
         assert sent[0]["contact_info"]["contact_phone_number"] == "79161112233"
         assert sent[0]["scenario_name"] == "Входящие — отдел продаж"
@@ -216,3 +218,10 @@ def test_cabinet_prefills_the_configured_hook(web, hook_server):
     web.post("/control/offline_messages", json={"visitor_name": "Пётр", "text": "x"})
     assert received[-1]["path"] == "/hooks/uis/default"
     assert calls.record_body()[:2] == b"\xff\xfb"
+
+
+def test_a_link_naming_the_hook_prefills_it_from_then_on(web):
+    web.get("/?hook=http://127.0.0.1:8000/hooks/uis/from-link")
+    assert 'value="http://127.0.0.1:8000/hooks/uis/from-link"' in web.get("/").get_data(as_text=True)
+    web.get("/?hook=javascript:alert(1)")
+    assert "javascript:" not in web.get("/").get_data(as_text=True)

@@ -94,7 +94,10 @@ def create_uis_app(app_url: str | None = None) -> Flask:
     @app.get("/")
     def cabinet():
         with state.lock:
-            hook = request.args.get("hook") or state.prefilled_hook()
+            given = (request.args.get("hook") or "").strip()
+            if given.startswith(("http://", "https://")):
+                state.last_hook_url = given  # a link that names the hook (e.g. from the app) pre-fills it from now on
+            hook = state.prefilled_hook()
             return render_template_string(
                 PAGE, state=state, hook=hook, token=SANDBOX_TOKEN, msg=request.args.get("msg"),
                 offline=sorted(state.offline_messages, key=lambda r: r["id"], reverse=True),

@@ -157,7 +157,9 @@ def _finish(state: st.UisState, row: dict, outcome: dict) -> list[tuple[str, dic
     record = secrets.token_hex(8) if outcome["with_record"] else None
     row.update({
         "finish_time": state.later(row["start_time"], wait + talk),
-        "finish_reason": "subscriber_disconnects" if answered or row["direction"] == "in" else "no_answer",
+        # Mnemonics from the finish-reason table of the method page §8 cites.
+        "finish_reason": "subscriber_disconnects" if answered or row["direction"] == "in"
+        else "no_success_subscriber_call",
         "is_lost": not answered, "wait_duration": wait, "total_wait_duration": wait, "talk_duration": talk,
         "clean_talk_duration": talk, "total_duration": wait + talk,
         "call_records": [record] if record else [], "wav_call_records": [record] if record else [],
@@ -224,6 +226,7 @@ def legs_of(state: st.UisState, row: dict) -> list[dict]:
             "direction": "out" if customer_in else "in", "is_operator": True,
             "employee_id": entry["employee_id"], "employee_full_name": entry["employee_full_name"],
             "employee_phone_number": _phone(employee), "is_talked": is_talked, "is_failed": False,
+            "finish_reason": common["finish_reason"] if is_talked else "timeout",
             "group_id": group.get("group_id"), "group_name": group.get("group_name"),
             "call_records": (row.get("call_records") or []) if is_talked else [],
             "wav_call_records": (row.get("wav_call_records") or []) if is_talked else [],
