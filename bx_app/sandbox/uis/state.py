@@ -58,16 +58,25 @@ MESSAGE_DEFAULTS = [f for f in MESSAGE_FIELDS if f not in ("channel_id", "channe
 # Calls (§8; columns, filter/sort marks and the default subset as the method pages cited there list them).
 CALL_FIELDS = [
     "id", "start_time", "finish_time", "finish_reason", "direction", "cpn_region_id", "cpn_region_name",
-    "cpn_country_name", "cpn_country_id", "source", "is_lost", "contact_phone_number", "virtual_phone_number",
-    "operator_phone_number", "communication_id", "communication_type", "communication_number",
-    "communication_page_url", "wait_duration", "total_wait_duration", "talk_duration", "clean_talk_duration",
-    "total_duration", "call_records", "wav_call_records", "full_record_file_link", "voice_mail_records",
-    "scenario_id", "scenario_name", "site_id", "site_domain_name", "campaign_id", "campaign_name", "visitor_id",
-    "person_id", "visitor_session_id", "contact_id", "contact_full_name", "employees",
-    "first_answered_employee_id", "first_answered_employee_full_name", "last_answered_employee_id",
-    "last_answered_employee_full_name", "first_talked_employee_id", "first_talked_employee_full_name",
-    "last_talked_employee_id", "last_talked_employee_full_name", "call_api_external_id", "is_transfer",
-    *MARKETING, "tags",
+    "cpn_country_name", "cpn_country_id", "scenario_operations", "source", "is_lost", "communication_number",
+    "communication_page_url", "contact_phone_number", "communication_id", "communication_type", "wait_duration",
+    "total_wait_duration", "lost_call_processing_duration", "talk_duration", "clean_talk_duration",
+    "total_duration", "postprocess_duration", "call_records", "wav_call_records", "full_record_file_link",
+    "voice_mail_records", "virtual_phone_number", "ua_client_id", "ym_client_id", "sale_date", "sale_cost",
+    "is_transfer", "search_query", "search_engine", "referrer_domain", "referrer", "entrance_page", "gclid",
+    "yclid", "ymclid", "ef_id", "channel", "tags", "employees", "last_answered_employee_id",
+    "last_answered_employee_full_name", "last_answered_employee_rating", "first_answered_employee_id",
+    "first_answered_employee_full_name", "last_talked_employee_id", "last_talked_employee_full_name",
+    "first_talked_employee_id", "first_talked_employee_full_name", "operator_phone_number", "scenario_name",
+    "scenario_id", "site_domain_name", "site_id", "campaign_name", "campaign_id", "visit_other_campaign",
+    "auto_call_campaign_name", "visitor_id", "person_id", "visitor_type", "visitor_session_id", "visits_count",
+    "visitor_first_campaign_id", "visitor_first_campaign_name", "visitor_city", "visitor_region",
+    "visitor_country", "visitor_device", "visitor_custom_properties", "segments", "call_api_request_id",
+    "call_api_external_id", "contact_id", "contact_full_name", "utm_source", "utm_medium", "utm_term",
+    "utm_content", "utm_campaign", "openstat_ad", "openstat_campaign", "openstat_service", "openstat_source",
+    "attributes", "eq_utm_source", "eq_utm_medium", "eq_utm_term", "eq_utm_content", "eq_utm_campaign",
+    "eq_utm_referrer", "eq_utm_expid", "source_id", "source_name", "source_new", "channel_new", "channel_code",
+    "ext_id",
 ]
 CALL_DEFAULTS = [
     "id", "start_time", "finish_time", "finish_reason", "direction", "cpn_region_id", "cpn_region_name",
@@ -75,11 +84,18 @@ CALL_DEFAULTS = [
     "communication_type", "wait_duration", "total_wait_duration", "talk_duration", "clean_talk_duration",
     "total_duration", "call_records", "wav_call_records", "full_record_file_link", "virtual_phone_number",
 ]
-CALL_NOT_FILTERABLE = {"start_time", "finish_time", "communication_type", "communication_page_url", "call_records",
-                       "wav_call_records", "full_record_file_link", "voice_mail_records", "ua_client_id"}
-CALL_SORTABLE = {"start_time", "finish_reason", "direction", "cpn_region_id", "cpn_region_name", "cpn_country_name",
-                 "cpn_country_id", "source", "is_lost", "communication_number", "virtual_phone_number",
-                 "is_transfer", "scenario_id", "site_id", "campaign_id", "visitor_id"}
+CALL_NOT_FILTERABLE = {
+    "start_time", "finish_time", "communication_page_url", "communication_type", "call_records",
+    "wav_call_records", "full_record_file_link", "voice_mail_records", "ua_client_id", "ym_client_id", "ymclid",
+    "visit_other_campaign", "scenario_operations",
+}
+CALL_SORTABLE = {
+    "start_time", "finish_reason", "direction", "cpn_region_id", "cpn_region_name", "cpn_country_name",
+    "cpn_country_id", "source", "is_lost", "communication_number", "lost_call_processing_duration",
+    "virtual_phone_number", "sale_date", "sale_cost", "is_transfer", "scenario_id", "site_id", "campaign_id",
+    "auto_call_campaign_name", "visitor_id", "visitor_type", "visitor_device", "source_id", "source_name",
+    "source_new", "channel_new", "channel_code", "ext_id",
+}
 CALL_LEG_FIELDS = [
     "id", "call_session_id", "call_records", "wav_call_records", "start_time", "connect_time", "duration",
     "total_duration", "finish_reason", "finish_reason_description", "virtual_phone_number", "calling_phone_number",
