@@ -9,13 +9,11 @@ import pytest
 from tests.e2e.stack import Stack
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"
+# Site isolation stays on, as in users' browsers: the app's cross-site iframe runs out of process
+# (test_app_frame_is_out_of_process fails if a flag here turns that off).
 BASE_FLAGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              "--disable-gpu", "--no-first-run", "--disable-quic",
-              # The app's iframe is cross-site, hence out of process; headless full-page screenshots then
-              # leave it blank and stale hit-testing can swallow the next click. In-process frames keep
-              # both right; cookies and storage stay partitioned by site all the same.
-              "--disable-site-isolation-trials", "--disable-features=IsolateOrigins,site-per-process"]
+              "--disable-gpu", "--no-first-run", "--disable-quic"]
 # Chromium's switch that makes it block third-party cookies as with the phase-out.
 BLOCK_THIRD_PARTY_COOKIES = ["--test-third-party-cookie-phaseout",
                              "--enable-features=ThirdPartyStoragePartitioning"]
@@ -78,11 +76,80 @@ def page(browser):
     context.close()
 
 
+# Resolves once the frame has run two animation frames from now: what it draws, and where the browser routes
+# a click, then match its current layout. Bounded, because Chromium pauses animation frames in a cross-site
+# frame scrolled out of sight.
+NEXT_PAINT = """(limit) => new Promise(done => {
+  const timer = setTimeout(() => done(false), limit);
+  requestAnimationFrame(() => requestAnimationFrame(() => { clearTimeout(timer); done(true); }));
+})"""
+# Resolves once the bottom edge of the frame's last block is inside the top-level viewport. An out-of-process
+# frame rasterises only the part of it the portal page shows, and learns which part from the portal's
+# process asynchronously; its IntersectionObserver (implicit root) reports exactly that knowledge.
+BOTTOM_IN_VIEW = """(limit) => new Promise(done => {
+  const blocks = Array.from(document.body ? document.body.children : [])
+    .filter(e => e.getBoundingClientRect().height > 0);
+  if (!blocks.length) { done(true); return; }
+  const last = blocks.reduce((a, b) => b.getBoundingClientRect().bottom > a.getBoundingClientRect().bottom ? b : a);
+  const timer = setTimeout(() => done(false), limit);
+  const observer = new IntersectionObserver(entries => {
+    const seen = entries[entries.length - 1];
+    if (seen.isIntersecting && seen.intersectionRect.bottom >= seen.boundingClientRect.bottom - 1) {
+      observer.disconnect(); clearTimeout(timer); done(true);
+    }
+  }, {threshold: Array.from({length: 101}, (_, i) => i / 100)});
+  observer.observe(last);
+})"""
+# The app's iframe shows all of its page: BX24.fitWindow has grown the iframe, nothing scrolls inside it.
+FITTED = "() => document.documentElement.scrollHeight <= document.documentElement.clientHeight"
+SETTLE_MS = 30_000
+LONGEST_SHOT = 16_000  # px; Chromium's largest surface
+
+
+def child_frames(page):
+    return [f for f in page.frames if f.parent_frame is not None and not f.is_detached()
+            and f.url.startswith("http")]
+
+
+def painted(page) -> None:
+    """Every frame, the app's out-of-process one first and the portal last, has drawn its current layout."""
+    for frame in child_frames(page) + [page.main_frame]:
+        frame.evaluate(NEXT_PAINT, 5_000)
+
+
+def settle(page) -> None:
+    """What a user waits for before looking: each frame loaded, the app's iframe fitted to its page, painted."""
+    page.wait_for_load_state("load", timeout=SETTLE_MS)
+    for frame in child_frames(page):
+        frame.wait_for_load_state("load", timeout=SETTLE_MS)
+        if frame.evaluate("() => !!window.BX24"):  # a page of the app inside the portal
+            frame.wait_for_function(FITTED, polling=100, timeout=SETTLE_MS)
+    painted(page)
+
+
 def shot(page, name: str) -> Path:
+    """The whole page as a user with a tall enough screen sees it, out-of-process app frame included.
+
+    Playwright's full-page capture draws beyond the viewport, where an out-of-process frame has painted
+    nothing (it comes out blank); so the viewport itself grows to the page's height for the capture, the
+    app's frame is waited for until it knows it is in view and has painted, and the viewport is restored
+    and repainted before the test goes on clicking.
+    """
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    # A full-page screenshot resizes the viewport and back; the portal then refits the app's iframe
-    # (BX24.fitWindow). Let that settle, or the next click may land where a button used to be.
-    page.wait_for_timeout(400)
+    settle(page)
+    viewport = page.viewport_size
+    height = min(page.evaluate("() => Math.ceil(document.documentElement.scrollHeight)"), LONGEST_SHOT)
+    tall = height > viewport["height"]
+    try:
+        if tall:
+            page.set_viewport_size({"width": viewport["width"], "height": height})
+        for frame in child_frames(page):
+            assert frame.evaluate(BOTTOM_IN_VIEW, SETTLE_MS), f"{frame.url} never came into view for {name}"
+        painted(page)
+        page.screenshot(path=str(path))
+    finally:
+        if tall:
+            page.set_viewport_size(viewport)
+            painted(page)
     return path

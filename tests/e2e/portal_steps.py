@@ -28,13 +28,26 @@ def wait_until(predicate, timeout: float = 20.0, message: str = "condition", pag
 
 
 def app_frame(page):
-    """The frame that shows our app (served from localhost, a different site than the portal)."""
+    """The frame that shows our app (served from localhost, a different site than the portal), loaded."""
     def find():
         for frame in page.frames:
             if frame.url.startswith("http://localhost:") and "/app" in frame.url:
                 return frame
         return None
-    return wait_until(find, message="the app's iframe", page=page)
+    frame = wait_until(find, message="the app's iframe", page=page)
+    frame.wait_for_load_state("load", timeout=30000)
+    return frame
+
+
+def out_of_process_app_frames(page, app_url: str) -> list[dict]:
+    """The browser's iframe targets showing the app. Chromium makes a frame a DevTools target of its own
+    exactly when it runs in another renderer process than its parent (an out-of-process iframe)."""
+    session = page.context.browser.new_browser_cdp_session()
+    try:
+        targets = session.send("Target.getTargets")["targetInfos"]
+    finally:
+        session.detach()
+    return [t for t in targets if t["type"] == "iframe" and t["url"].startswith(f"{app_url}/")]
 
 
 def install_and_open(stack, page, prefix: str):
@@ -59,12 +72,12 @@ def install_and_open(stack, page, prefix: str):
     page.goto(f"{stack.portal_url}/?user=1&lang=ru&view=app")
     frame = app_frame(page)
     frame.wait_for_selector("#portal-domain", timeout=15000)
+    # Site isolation is on, as in users' browsers: the app's cross-site frame has a process of its own.
+    assert out_of_process_app_frames(page, stack.app_url), "the app's iframe runs inside the portal's process"
     finish = frame.query_selector("#finish-on-uis")
     stack.claim_link = finish.get_attribute("href") if finish else None
     shot(page, f"{prefix}-02-app-opened")
     return frame
-
-
 
 
 def sign_in_uis(page, token: str = UIS_TOKEN) -> None:

@@ -70,10 +70,11 @@ def test_I2_marketplace_install_then_claim_then_request_becomes_one_lead(stack, 
     # The journal shows the request's fate with a link to the lead.
     page.goto(f"{stack.portal_url}/?user=1&lang=ru&view=app")
     app = app_frame(page)
-    app.click("#tab-journal")
-    app.wait_for_selector(f"text={request_id}")
+    with app.expect_navigation():
+        app.click("#tab-journal")
+    row = app.wait_for_selector(f"#journal-table tr:has(code:text-is('{request_id}'))")
     shot(page, "offline-07-journal")
-    assert f"/crm/lead/details/{lead['ID']}/" in app.content()
+    assert row.query_selector(f".journal-entities a[href$='/crm/lead/details/{lead['ID']}/']")
 
 
 def test_worker_killed_while_processing_still_one_lead(stack, page):

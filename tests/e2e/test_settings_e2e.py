@@ -29,12 +29,20 @@ def test_settings_window_in_the_portal(stack, page):
     # S4 + Main tab; M1: manual sync with a live progress bar that reaches the end.
     frame = open_settings(stack, page)
     assert frame.inner_text("#credential-name")
+    # The sync started by the install and the claim may still run: its bar is live, the button disabled
+    # until the page reloads itself at its end.
+    frame.wait_for_selector("#sync-button:not([disabled])", timeout=90000)
     with frame.expect_navigation():
         frame.click("#sync-button")
     frame.wait_for_selector("#sync-task")
     # (a sync also runs by itself after the install and the claim; the button's own one must finish)
-    frame.wait_for_selector("#sync-task[data-state=done]", timeout=30000)
-    frame.wait_for_selector("#sync-result", timeout=30000)
+    # The live bar reaches "done", then the page reloads itself to show the result; the button is usable
+    # again only on a page rendered after the end, which has no reload pending.
+    frame.wait_for_selector("#sync-task[data-state=done]", timeout=60000)
+    frame.wait_for_selector("#sync-button:not([disabled])", timeout=60000)
+    frame.wait_for_load_state("load")
+    frame.wait_for_selector("#sync-task[data-state=done]")
+    frame.wait_for_selector("#sync-result")
     assert frame.get_attribute("#sync-task-bar", "style").replace(" ", "").rstrip(";") == "width:100%"
     assert frame.inner_text("#count-users").startswith("9")
     assert frame.inner_text("#count-employees") == "4"
