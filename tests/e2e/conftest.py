@@ -100,8 +100,13 @@ BOTTOM_IN_VIEW = """(limit) => new Promise(done => {
   }, {threshold: Array.from({length: 101}, (_, i) => i / 100)});
   observer.observe(last);
 })"""
-# The app's iframe shows all of its page: BX24.fitWindow has grown the iframe, nothing scrolls inside it.
-FITTED = "() => document.documentElement.scrollHeight <= document.documentElement.clientHeight"
+# The app's iframe has the height of its page, as the app asks the portal for (BX24.resizeWindow): nothing
+# scrolls inside it and no stale height is left below (the sandbox portal's frame is at least 200 px tall).
+FITTED = """() => {
+  const root = document.documentElement, body = document.body, style = getComputedStyle(body);
+  const content = body.getBoundingClientRect().height + parseFloat(style.marginTop) + parseFloat(style.marginBottom);
+  return root.scrollHeight <= root.clientHeight && (root.clientHeight - content < 2 || root.clientHeight <= 200);
+}"""
 SETTLE_MS = 30_000
 LONGEST_SHOT = 16_000  # px; Chromium's largest surface
 
