@@ -42,6 +42,7 @@ class Stack:
     redis_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
     oauth_port: int = field(default_factory=free_port)
+    ru_oauth_port: int = field(default_factory=free_port)  # the Russian region's server; the second portal's
     portal_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     uis_port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -77,6 +78,7 @@ class Stack:
             "B24_CLIENT_ID": CLIENT_ID,
             "B24_CLIENT_SECRET": CLIENT_SECRET,
             "B24_OAUTH_URL": f"http://127.0.0.1:{self.oauth_port}/oauth/token/",
+            "B24_EXTRA_OAUTH_URLS": f"http://127.0.0.1:{self.ru_oauth_port}/oauth/token/",
             "B24_ALLOW_INSECURE_PORTALS": "1",
             "B24_JS_URL": f"{self.portal_url}/bx24.js",
             "UIS_DATA_API_URL": f"{self.uis_url}/v2.0",
@@ -102,6 +104,7 @@ class Stack:
     def start_sandbox(self) -> None:
         proc = self._spawn("sandbox", [sys.executable, "-m", "bx_app.sandbox", "--host", "127.0.0.1",
                                        "--oauth-port", str(self.oauth_port),
+                                       "--ru-oauth-port", str(self.ru_oauth_port),
                                        "--portal-ports", ",".join(map(str, self.portal_ports)),
                                        "--uis-port", str(self.uis_port), "--app-url", self.app_url,
                                        "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
@@ -152,8 +155,9 @@ class Stack:
         response.raise_for_status()
         return response.json()
 
-    def oauth_stats(self) -> dict:
-        return requests.get(f"http://127.0.0.1:{self.oauth_port}/sandbox/stats.json", timeout=10).json()
+    def oauth_stats(self, region: str = "global") -> dict:
+        port = self.oauth_port if region == "global" else self.ru_oauth_port
+        return requests.get(f"http://127.0.0.1:{port}/sandbox/stats.json", timeout=10).json()
 
     def uis_state(self) -> dict:
         return requests.get(f"{self.uis_url}/control/state.json", timeout=10).json()

@@ -114,9 +114,12 @@ def test_I1_connect_a_portal_from_the_uis_side(stack, page):
     page.wait_for_selector("#credentials-table")
     shot(page, "connect-03-connected")
     assert "Второй портал" in page.inner_text("#credentials-table")
-    rows = db_rows(stack, "SELECT c.origin, p.status FROM credential c JOIN portal p ON p.id = c.portal_id "
-                          "WHERE c.name = ?", "Второй портал")
-    assert rows == [("uis", "installed")]
+    rows = db_rows(stack, "SELECT c.origin, p.status, p.server_endpoint FROM credential c "
+                          "JOIN portal p ON p.id = c.portal_id WHERE c.name = ?", "Второй портал")
+    # the second sandbox portal is a Russian-region one: its code was exchanged at that region's server only
+    assert rows == [("uis", "installed", f"http://127.0.0.1:{stack.ru_oauth_port}/rest/")]
+    assert stack.oauth_stats("ru")["token_requests"].get("authorization_code") == 1
+    assert "authorization_code" not in stack.oauth_stats("global")["token_requests"]
 
 
 def test_unknown_hook_token_is_404(stack):
