@@ -43,6 +43,11 @@ STAGE_WORDS = {
     "processed": _l("обработка оператором"),
     "started": _l("начало"),
     "finished": _l("завершение"),
+    "lost": _l("потеря"),
+    "unanswered": _l("нет ответа"),
+    "record_ready": _l("запись готова"),
+    "tag_set": _l("тег поставлен"),
+    "tag_removed": _l("тег снят"),
 }
 STATUS_WORDS = {
     EventStatus.NEW: _l("Новое"),

@@ -44,12 +44,14 @@ def register_blueprints(app: Flask) -> None:
         navigation,
         security_headers,
         settings,
+        time_display,
         uis_side,
     )
 
     app_session.init_app(app)
     navigation.init_app(app)
     security_headers.init_app(app)
+    time_display.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(b24_oauth.bp)
     app.register_blueprint(install.bp)

@@ -68,8 +68,8 @@ def admin_required(view):
     return wrapper
 
 
-def _who_is_opening(portal: Portal, auth_id: str) -> tuple[int | None, bool, str]:
-    """The opening user's id, admin flag and name, in one batch with the user's own token."""
+def _who_is_opening(portal: Portal, auth_id: str) -> tuple[int | None, bool, str, str | None]:
+    """The opening user's id, admin flag, name and time zone, in one batch with the user's own token."""
     client = PortalClient(portal.client_endpoint, StaticToken(auth_id),
                           address_policy=installation.address_policy(current_app.config))
     batch = client.batch({"me": ("profile", {}), "is_admin": ("user.admin", {})})
@@ -77,7 +77,8 @@ def _who_is_opening(portal: Portal, auth_id: str) -> tuple[int | None, bool, str
     is_admin = bool(batch.results.get("is_admin"))
     user_id = profile.get("ID")
     name = " ".join(p for p in (profile.get("NAME"), profile.get("LAST_NAME")) if p) or ""
-    return (int(user_id) if user_id else None), is_admin, name
+    zone = str(profile.get("TIME_ZONE") or "").strip() or None  # empty: the user keeps the portal's zone
+    return (int(user_id) if user_id else None), is_admin, name, zone
 
 
 @bp.post("/app")
@@ -91,7 +92,7 @@ def open_from_portal():
             if portal is None or portal.status == PortalStatus.UNINSTALLED:
                 # The install POST was lost (or this is a re-install): the verified open installs.
                 portal = installation.upsert_installed_portal(auth, info, config)
-            user_id, is_admin, user_name = _who_is_opening(portal, auth.access_token)
+            user_id, is_admin, user_name, user_zone = _who_is_opening(portal, auth.access_token)
         except BitrixError as exc:
             raise InstallRejected(502, f"Bitrix24: {exc}") from exc
         if is_admin and portal.status == PortalStatus.NEEDS_REAUTH:
@@ -102,7 +103,7 @@ def open_from_portal():
             db.session.commit()
         token = app_session.start_token_session(current_app, {
             "portal_id": portal.id, "member_id": portal.member_id, "user_id": user_id,
-            "user_name": user_name, "admin": is_admin, "lang": auth.lang,
+            "user_name": user_name, "admin": is_admin, "lang": auth.lang, "tz": user_zone,
         })
         response = redirect(url_for("iframe.home", _s=token))
         return frame_for(response, portal_origin(portal))

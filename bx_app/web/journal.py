@@ -17,6 +17,7 @@ from bx_app.models import Credential, Event, UisAccount
 from bx_app.models.event import EventStatus
 from bx_app.web import setup_view
 from bx_app.web.install import frame_for
+from bx_app.web.time_display import viewer_zone
 from bx_app.web.viewer import Viewer, current_viewer
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def index(credential_id: int):
     viewer = current_viewer()
     credential = viewer.credential(credential_id)
     form = journal_view.filter_form(request.args)
-    tz = journal_view.timezone_of(credential)
+    tz = viewer_zone()  # the days typed in the filter are the viewer's, as are the times shown
     page = None
     status = 200
     if form.validate():
@@ -135,7 +136,7 @@ def event_detail(credential_id: int, event_id: int):
         viewer, credential, "journal/event.html", active_tab="journal", event=event, facts=facts,
         plan=(event.result or {}).get("plan") or {} if isinstance(event.result, dict) else {},
         user_name=setup_view.user_namer(credential.id), command_words=setup_view.COMMAND_WORDS,
-        tz=journal_view.timezone_of(credential), jv=journal_view, portal_url=credential.portal.portal_url,
+        tz=viewer_zone(), jv=journal_view, portal_url=credential.portal.portal_url,
         payload_json=json.dumps(event.payload or {}, ensure_ascii=False, indent=2, sort_keys=True),
         result_json=json.dumps(event.result, ensure_ascii=False, indent=2, sort_keys=True)
         if event.result is not None else None,

@@ -8,7 +8,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from bx_app import progress, reference_data, reference_sync, settings_forms, settings_store
+from bx_app import journal_view, progress, reference_data, reference_sync, settings_forms, settings_store
 from bx_app.intake import account_zone
 from bx_app.integration import event_fields as ef
 from bx_app.integration import field_mapping, titles
@@ -270,7 +270,8 @@ def preview_rows(credential_id: int, section: str, options: dict, ref: dict) -> 
             entities.append("activity")
         main_entity = entities[0] if entities else "activity"
         rows.append({
-            "event": event, "passed": passed, "why": why, "notes": notes, "responsible": uid,
+            "event": event, "stage": journal_view.stage_words(event.stage), "passed": passed, "why": why,
+            "notes": notes, "responsible": uid,
             "responsible_reason": reason, "entities": [entity_words[e] for e in entities],
             "title": titles.render_title(options["title_template"].get(main_entity, ""), facts, lang),
             "mapped": field_mapping.apply_rows(options["field_map"], facts, ref.get("b24_fields") or {}),

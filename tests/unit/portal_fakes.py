@@ -36,6 +36,7 @@ class FakeBitrix:
         self.app_info = app_info or app_info_body()
         self.bound: list[dict] = []
         self.calls: list[tuple[str, dict]] = []
+        self.time_zone = "Europe/Moscow"  # profile TIME_ZONE (the reference's); "" = the user keeps the portal's
         for host in OAUTH_HOSTS:
             rsps.add_callback(responses.GET, f"{host}/rest/app.info", callback=self._app_info)
         rsps.add_callback(responses.POST, f"{PORTAL_REST}event.get", callback=self._event_get)
@@ -71,7 +72,8 @@ class FakeBitrix:
             method = command.split("?", 1)[0]
             if method == "profile":
                 results[key] = {"ID": "1" if token in self.admin_tokens else "7", "NAME": "Андрей",
-                                "LAST_NAME": "Петров", "ADMIN": token in self.admin_tokens}
+                                "LAST_NAME": "Петров", "ADMIN": token in self.admin_tokens,
+                                "TIME_ZONE": self.time_zone}
             elif method == "user.admin":
                 results[key] = token in self.admin_tokens
         return 200, {}, json.dumps({"result": {"result": results, "result_error": [], "result_total": [],
