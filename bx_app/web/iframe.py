@@ -130,7 +130,7 @@ def renew_session():
         auth.lang = request.form.get("LANG") or session.get("lang") or portal.lang or "ru"
         installation.verify_portal_auth(auth, current_app.config)
         try:
-            user_id, is_admin, user_name = _who_is_opening(portal, auth.access_token)
+            user_id, is_admin, user_name, user_zone = _who_is_opening(portal, auth.access_token)
         except BitrixError as exc:
             raise InstallRejected(502, f"Bitrix24: {exc}") from exc
     except InstallRejected as exc:
@@ -138,7 +138,7 @@ def renew_session():
         return jsonify(error="rejected", reason=str(exc.reason)), exc.status
     token = app_session.start_token_session(current_app, {
         "portal_id": portal.id, "member_id": portal.member_id, "user_id": user_id,
-        "user_name": user_name, "admin": is_admin, "lang": auth.lang,
+        "user_name": user_name, "admin": is_admin, "lang": auth.lang, "tz": user_zone,
     })
     return jsonify(session=token, admin=is_admin,
                    expires_in=current_app.config["APP_SESSION_SECONDS"])
