@@ -20,7 +20,14 @@ LABELS = {
            "not_fully_installed": "Приложение установлено не полностью. Обратитесь к администратору портала.",
            "allow": "Разрешить", "deny": "Отклонить", "pick_user": "Выберите сотрудника", "cancel": "Отмена",
            "clean": "Удалить данные приложения", "tasks": "Задачи и проекты", "feed": "Новости",
-           "app_name": "UIS 2.0"},
+           "app_name": "UIS 2.0", "telephony": "Телефония", "calls": "Звонки", "lines": "Внешние линии",
+           "call_in": "Входящий звонок", "call_out": "Исходящий звонок", "incoming": "входящий",
+           "outgoing": "исходящий", "answered": "отвечен", "missed": "пропущен", "in_progress": "идёт разговор",
+           "started": "Начало", "direction": "Направление", "phone": "Телефон", "line": "Линия",
+           "status": "Статус", "record": "Запись", "seconds": "с", "bytes": "байт", "all_calls": "Все звонки",
+           "created_by_call": "создан звонком", "call_card": "Карточка звонка", "timeline": "История",
+           "lead": "Лид", "deal": "Сделка", "contact": "Контакт", "not_found": "Не найдено",
+           "kind_call": "Звонок", "kind_activity": "Дело", "kind_comment": "Комментарий"},
     "en": {"crm": "CRM", "leads": "Leads", "deals": "Deals", "contacts": "Contacts", "apps": "Applications",
            "install": "Install the app", "uninstall": "Uninstall", "installed": "Installed",
            "not_installed": "Not installed", "open": "Open", "notifications": "Notifications",
@@ -28,8 +35,15 @@ LABELS = {
            "not_fully_installed": "The application is not fully installed. Contact your administrator.",
            "allow": "Allow", "deny": "Deny", "pick_user": "Select an employee", "cancel": "Cancel",
            "clean": "Delete application data", "tasks": "Tasks and projects", "feed": "Feed",
-           "app_name": "UIS 2.0"},
+           "app_name": "UIS 2.0", "telephony": "Telephony", "calls": "Calls", "lines": "External lines",
+           "call_in": "Incoming call", "call_out": "Outgoing call", "incoming": "incoming", "outgoing": "outgoing",
+           "answered": "answered", "missed": "missed", "in_progress": "in progress", "started": "Started",
+           "direction": "Direction", "phone": "Phone", "line": "Line", "status": "Status", "record": "Record",
+           "seconds": "s", "bytes": "bytes", "all_calls": "All calls", "created_by_call": "created by the call",
+           "call_card": "Call card", "timeline": "Timeline", "lead": "Lead", "deal": "Deal", "contact": "Contact",
+           "not_found": "Not found", "kind_call": "Call", "kind_activity": "Activity", "kind_comment": "Comment"},
 }
+ENTITY_OWNER_TYPE = {"lead": 1, "deal": 2, "contact": 3}
 
 
 def create_portal_app(state: SandboxState, port: int) -> Flask:
@@ -79,6 +93,30 @@ def create_portal_app(state: SandboxState, port: int) -> Flask:
         with state.lock:
             snapshot = portal.crm.as_json()
         return page("crm.html", view="crm", tab=request.args.get("tab", "leads"), crm=snapshot)
+
+    @app.get("/crm/<any(lead, deal, contact):entity>/details/<int:entity_id>/")
+    def entity_page(entity: str, entity_id: int):
+        """An entity's card: its fields and its timeline (activities, calls with their records, comments)."""
+        _user_id, lang = viewer()
+        with state.lock:
+            record = portal.crm.table(entity).get(entity_id)
+            if record is None:
+                return page("entity.html", view="crm", title=LABELS[lang]["not_found"], record={},
+                            timeline=[]), 404
+            record = dict(record)
+            timeline = entity_timeline(portal, entity, entity_id)
+        title = f"{LABELS[lang][entity]} #{entity_id}: {record.get('TITLE') or staff.full_name(record)}"
+        return page("entity.html", view="crm", title=title, record=record, timeline=timeline)
+
+    @app.get("/telephony/")
+    @app.get("/telephony/call/<call_id>/")
+    def telephony_page(call_id: str | None = None):
+        with state.lock:
+            calls = [dict(c) for c in portal.telephony.calls.values()]
+            call = dict(portal.telephony.calls[call_id]) if call_id in portal.telephony.calls else None
+        if call_id is not None and call is None:
+            return page("telephony.html", view="telephony", calls=calls, call=None), 404
+        return page("telephony.html", view="telephony", calls=calls, call=call)
 
     @app.get("/sandbox/portal/launch.json")
     def launch_json():
@@ -148,6 +186,22 @@ def create_portal_app(state: SandboxState, port: int) -> Flask:
         return redirect(f"{callback}?{query}")
 
     # --- REST --------------------------------------------------------------------------------------
+    @app.post("/rest/upload.json")
+    def telephony_upload():
+        """The uploadUrl telephony.externalCall.attachRecord hands out in its FILENAME-only mode."""
+        token, upload = request.args.get("token", ""), request.files.get("file")
+        with state.lock:
+            grant = state.tokens.by_access.get(request.args.get("auth", ""))
+            if grant is None or grant.port != portal.port:
+                return jsonify(RestError.from_catalog("invalid_token").body()), 401
+            stored = None
+            if upload is not None and token.startswith("telephony|"):
+                stored = portal.telephony.upload(token.partition("|")[2], upload.filename or "",
+                                                 len(upload.read()), portal.crm)
+        if stored is None:
+            return jsonify({"error": "ERROR_CORE", "error_description": "Upload token is not found"}), 400
+        return jsonify({"result": stored})
+
     @app.route("/rest/<path:method_path>", methods=["GET", "POST", "OPTIONS"])
     def rest_endpoint(method_path: str):
         if request.method == "OPTIONS":
@@ -199,6 +253,26 @@ def create_portal_app(state: SandboxState, port: int) -> Flask:
 
     app.add_url_rule("/index", "index_alias", lambda: redirect(url_for("home")))
     return app
+
+
+def entity_timeline(portal: PortalState, entity: str, entity_id: int) -> list[dict]:
+    """Newest first, as the portal's card shows it. Caller holds the lock."""
+    owner_type = ENTITY_OWNER_TYPE[entity]
+    calls = {f"VI_{c['CALL_ID']}": c for c in portal.telephony.calls.values()}
+    items = []
+    for activity in portal.crm.activities.values():
+        if (activity.get("OWNER_TYPE_ID"), activity.get("OWNER_ID")) != (str(owner_type), str(entity_id)):
+            continue
+        call = calls.get(activity.get("ORIGIN_ID") or "")
+        items.append({"kind": "call" if activity.get("TYPE_ID") == "2" else "activity", "id": int(activity["ID"]),
+                      "when": activity.get("START_TIME") or activity.get("CREATED"), "subject": activity.get("SUBJECT"),
+                      "text": activity.get("DESCRIPTION"), "record_url": activity.get("RECORD_URL"),
+                      "call_id": call["CALL_ID"] if call else None})
+    for comment in portal.crm.comments.values():
+        if (comment["ENTITY_TYPE"], comment["ENTITY_ID"]) == (entity, str(entity_id)):
+            items.append({"kind": "comment", "id": int(comment["ID"]), "when": comment["CREATED"],
+                          "subject": comment["COMMENT"], "text": "", "record_url": None, "call_id": None})
+    return sorted(items, key=lambda i: (str(i["when"]), i["id"]), reverse=True)
 
 
 def _cors(response: Response) -> Response:

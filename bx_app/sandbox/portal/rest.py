@@ -465,3 +465,17 @@ def notify_system(call: Call, params: dict):
 @method("im.notify.personal.add", "im")
 def notify_personal(call: Call, params: dict):
     return call.portal.crm.notify(params, call.user_id, call.now, call.portal.users, personal=True)
+
+
+# --- telephony (§11; method names are case-insensitive: externalCall and externalcall alike) ----------------
+method("telephony.externalcall.register", "telephony")(
+    lambda c, p: c.portal.telephony.register(p, c.portal.crm, c.portal.users, c.now))
+method("telephony.externalcall.finish", "telephony")(
+    lambda c, p: c.portal.telephony.finish(p, c.portal.crm, c.portal.users, c.now))
+method("telephony.externalcall.attachrecord", "telephony")(
+    lambda c, p: c.portal.telephony.attach_record(
+        p, c.portal.crm, f"{c.portal.client_endpoint}upload.json?auth={c.grant.access_token}"))
+method("telephony.externalline.add", "telephony")(lambda c, p: c.portal.telephony.line_add(p))
+method("telephony.externalline.get", "telephony")(lambda c, p: c.portal.telephony.line_get(p))
+method("telephony.externalline.update", "telephony")(lambda c, p: c.portal.telephony.line_update(p))
+method("telephony.externalline.delete", "telephony")(lambda c, p: c.portal.telephony.line_delete(p))

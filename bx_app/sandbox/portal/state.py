@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from . import staff
 from .crm import CrmStore
 from .limits import FaultPlan, LeakyBucket
+from .telephony import Telephony
 from .tokens import DEFAULT_ACCESS_LIFETIME, AccessGrant, TokenRegistry, TokenStats
 
 APP_SCOPE = "crm,user,im,telephony,placement"
@@ -87,6 +88,7 @@ class PortalState:
     def reset(self) -> None:
         self.users = staff.seed_users()
         self.crm = CrmStore()
+        self.telephony = Telephony()
         self.installed = False
         self.ever_installed = False
         self.application_token = ""
@@ -139,6 +141,7 @@ class PortalState:
             "event_deliveries": [dict(d) for d in self.deliveries],
             "users": list(self.users.values()),
             **self.crm.as_json(),
+            **self.telephony.as_json(),
         }
 
 
