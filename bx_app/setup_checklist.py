@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from bx_app import intake, reference_data, settings_store
 from bx_app.integration import planner
 from bx_app.models import Credential, Event
 from bx_app.models.account import PortalStatus
+from bx_app.models.timeutil import from_local
 from bx_app.uis.notifications import EVENTS, NotificationInvalid, default_template, parse_notification
 from bx_app.uis_accounts import NOTIFICATION_EVENTS
 
@@ -128,6 +129,11 @@ class DryRun:
     commands: list[tuple[str, str, dict]] = field(default_factory=list)  # (key, method, fields)
 
 
+def _on_account_clock(moment: datetime | None, zone: tzinfo) -> datetime | None:
+    instant = from_local(moment, zone)
+    return instant.astimezone(zone) if instant is not None else None
+
+
 def _rendered_template(mnemonic: str, now: datetime) -> str:
     """The POST template the administrator pastes into UIS, filled the way UIS fills it (JSON literals)."""
     values = {**SAMPLE_VALUES, "notification_time": now.strftime("%Y-%m-%d %H:%M:%S")}
@@ -149,7 +155,9 @@ def dry_run(credential: Credential, lang: str = "ru", events: tuple[str, ...] = 
         b24_fields=reference_data.b24_fields(credential.id) or {},
         portal_url=credential.portal.portal_url,
     )
-    now = datetime.now(UTC).replace(tzinfo=None)
+    # UIS fills notification_time with its account's wall clock; the engine reads it in that zone.
+    zone = intake.account_zone(credential.id)
+    now = datetime.now(zone).replace(tzinfo=None, microsecond=0)
     results = []
     for mnemonic in events:
         try:
@@ -164,7 +172,7 @@ def dry_run(credential: Credential, lang: str = "ru", events: tuple[str, ...] = 
         stage = notification.stage if notification.stage in wanted or not wanted else sorted(wanted)[0]
         facts = planner.EventFacts(id=0, kind=notification.kind, stage=stage,
                                    external_id=notification.external_id, payload=notification.fields,
-                                   occurred_at=notification.occurred_at)
+                                   occurred_at=_on_account_clock(notification.occurred_at, zone))
         decided = planner.plan(facts, settings, lookup, lang)
         commands = [(key, method, params.get("fields") or params) for key, (method, params) in decided.commands.items()]
         results.append(DryRun(

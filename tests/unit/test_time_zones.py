@@ -164,11 +164,11 @@ def test_no_page_shows_an_iso_time_or_utc(app, client, credential, journal):
     synced(credential.id)
     token = iframe_token(app, credential)
     event_id = journal["event"].id
-    iframe_pages = ["/app", f"/settings/{credential.id}/main", f"/settings/{credential.id}/channels/chats",
+    iframe_pages = ["/app", "/app?check=1", f"/settings/{credential.id}/main", f"/settings/{credential.id}/channels/chats",
                     f"/journal/{credential.id}", f"/journal/{credential.id}/events/{event_id}"]
     seen = {}
     for path in iframe_pages:
-        response = client.get(path, query_string={"_s": token})
+        response = client.get(path + ("&" if "?" in path else "?") + f"_s={token}")
         assert response.status_code == 200, path
         seen[f"iframe {path}"] = response.get_data(as_text=True)
     preview = resubmit(client, app, credential, "chats", action="preview")
