@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     ports = [int(p) for p in str(args.portal_ports).split(",") if p.strip()]
     public_host = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host
-    from .portal import RU_REGION, create_oauth_app
+    from .portal import RU_REGION, create_oauth_app, create_portal_app
     from .portal import create_sandbox as create
 
     scheme = "https" if args.tls else "http"
@@ -103,12 +103,30 @@ def main(argv: list[str] | None = None) -> int:
             servers.append(("sandbox uis", serve(uis_app, args.uis_port, tls=False), args.uis_port, "http"))
         else:
             print("sandbox uis: not available (bx_app.sandbox.uis.create_uis_app missing)", flush=True)
-    threads = []
-    for label, server, port, server_scheme in servers:
-        thread = threading.Thread(target=server.serve_forever, name=label, daemon=True)
-        thread.start()
-        threads.append(thread)
+    def start(label: str, server, port: int, server_scheme: str) -> None:
+        threading.Thread(target=server.serve_forever, name=label, daemon=True).start()
         print(f"{label}: {server_scheme}://{public_host}:{port}/", flush=True)
+
+    def launch_portal(port: int, region: str):
+        """POST /sandbox/portals: one more portal, on `port` or (0) any free one, served from now on."""
+        if port in state.portals or region not in state.servers:
+            raise ValueError(f"no portal on port {port} in region {region!r}: taken or unknown")
+        server = serve(lambda environ, start_response: [], port)  # the portal's app once its port is known
+        actual = server.server_port
+        try:
+            with state.lock:
+                portal = state.new_portal(actual, region)
+        except ValueError:
+            server.server_close()
+            raise
+        server.app = state.portal_apps[actual] = create_portal_app(state, actual)
+        servers.append((f"sandbox portal ({region})", server, actual, scheme))
+        start(f"sandbox portal ({region})", server, actual, scheme)
+        return portal
+
+    state.portal_launcher = launch_portal
+    for label, server, port, server_scheme in list(servers):
+        start(label, server, port, server_scheme)
     print(f"sandbox app url: {args.app_url} (client_id {args.client_id})", flush=True)
 
     stop = threading.Event()
@@ -120,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     while not stop.wait(0.5):
         pass
-    for _label, server, _port, _scheme in servers:
+    for _label, server, _port, _scheme in list(servers):
         server.shutdown()
     print("sandbox stopped", flush=True)
     return 0

@@ -5,7 +5,7 @@ from flask import Flask
 
 from .oauth_server import create_oauth_app
 from .portal_site import create_portal_app
-from .state import GLOBAL_REGION, RU_REGION, SandboxState
+from .state import GLOBAL_REGION, RU_REGION, PortalState, SandboxState
 
 
 def create_sandbox(app_url: str, client_id: str, client_secret: str, oauth_port: int, portal_ports,
@@ -21,7 +21,25 @@ def create_sandbox(app_url: str, client_id: str, client_secret: str, oauth_port:
                          ru_portal_ports=[int(p) for p in ru_portal_ports or []], scheme=scheme)
     oauth_app = create_oauth_app(state)
     portal_apps = {port: create_portal_app(state, port) for port in ports}
+    state.portal_apps = dict(portal_apps)
+
+    def launch_in_memory(port: int, region: str) -> PortalState:
+        # No servers here (Flask test clients): the next free number, its app kept for a test client.
+        with state.lock:
+            port = port or max([*state.portals, 0]) + 1
+            portal = state.new_portal(port, region)
+        state.portal_apps[port] = create_portal_app(state, port)
+        return portal
+
+    state.portal_launcher = launch_in_memory
     return oauth_app, portal_apps, state
 
 
-__all__ = ["GLOBAL_REGION", "RU_REGION", "SandboxState", "create_oauth_app", "create_sandbox"]
+def add_portals(state: SandboxState, count: int = 1, *, region: str = GLOBAL_REGION,
+                ports: list[int] | None = None) -> list[PortalState]:
+    """See SandboxState.add_portals."""
+    return state.add_portals(count, region=region, ports=ports)
+
+
+__all__ = ["GLOBAL_REGION", "RU_REGION", "SandboxState", "add_portals", "create_oauth_app", "create_portal_app",
+           "create_sandbox"]

@@ -105,6 +105,26 @@ def create_oauth_app(state: SandboxState, region: str = GLOBAL_REGION) -> Flask:
                     server.stats = TokenStats()
             return jsonify(_stats(state, server).as_json())
 
+    @app.get("/sandbox/portals")
+    def portals():
+        with state.lock:
+            return jsonify({"portals": [_portal_summary(p) for p in state.portals.values()]})
+
+    @app.post("/sandbox/portals")
+    def add_portals():
+        """Create portals on the fly (many portals, one process): {"count": 20} or {"ports": [...]};
+        they belong to this server's region unless {"region": ...} says otherwise."""
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            return jsonify({"error": "send a JSON object"}), 400
+        try:
+            created = state.add_portals(int(data.get("count", 1)), region=str(data.get("region") or server.region),
+                                        ports=data.get("ports"))
+        except (ValueError, TypeError, OSError) as exc:
+            return jsonify({"error": str(exc)}), 400
+        with state.lock:
+            return jsonify({"portals": [_portal_summary(p) for p in created]}), 201
+
     @app.get("/")
     def index():
         return jsonify({"service": f"Bitrix24 sandbox authorization server ({server.region})",
@@ -112,6 +132,12 @@ def create_oauth_app(state: SandboxState, region: str = GLOBAL_REGION) -> Flask:
                         "app_info_url": "/rest/app.info", "stats_url": "/sandbox/stats.json"})
 
     return app
+
+
+def _portal_summary(portal) -> dict:
+    return {"port": portal.port, "domain": portal.domain, "member_id": portal.member_id,
+            "client_endpoint": portal.client_endpoint, "url": portal.client_endpoint[: -len("rest/")],
+            "region": portal.region, "installed": portal.installed}
 
 
 def _token_exchange(state: SandboxState, server: AuthorizationServer, values, grant_type: str):

@@ -173,6 +173,31 @@ class SandboxState:
             p: PortalState(p, public_host, region=RU_REGION if p in ru_ports else GLOBAL_REGION, scheme=scheme)
             for p in portal_ports}
         self.event_sender: Callable[[PortalState, str, dict], None] | None = None
+        # Makes one more portal (port 0: any free one) and serves it; see bx_app.sandbox.portal.add_portals.
+        self.portal_launcher: Callable[[int, str], PortalState] | None = None
+        self.portal_apps: dict[int, object] = {}  # port -> its WSGI app
+
+    def add_portals(self, count: int = 1, *, region: str = GLOBAL_REGION,
+                    ports: list[int] | None = None) -> list[PortalState]:
+        """More portals in this process (the control API's POST /sandbox/portals): each its own CRM,
+        users, tokens and 2 req/s, burst 50 bucket, served on its own port by `portal_launcher`.
+        Call without the lock: launching takes it."""
+        if self.portal_launcher is None:
+            raise ValueError("this sandbox cannot serve new portals")
+        wanted = [int(p) for p in ports] if ports else [0] * int(count)
+        if not 0 < len(wanted) <= 200:
+            raise ValueError("count is 1..200")
+        return [self.portal_launcher(port, region) for port in wanted]
+
+    def new_portal(self, port: int, region: str = GLOBAL_REGION) -> PortalState:
+        """A portal on `port` belonging to `region`'s server. Caller holds the lock."""
+        if port in self.portals:
+            raise ValueError(f"port {port} already has a portal")
+        if region not in self.servers:
+            raise ValueError(f"no {region!r} authorization server in this sandbox")
+        portal = PortalState(port, self.public_host, region=region, scheme=self.scheme)
+        self.portals[port] = portal
+        return portal
 
     @property
     def global_server(self) -> AuthorizationServer:
