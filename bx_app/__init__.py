@@ -58,12 +58,16 @@ def create_app(config: dict | None = None) -> Flask:
     if "SESSION_COOKIE_SECURE" not in (config or {}):
         app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_URL"].startswith("https://")
     log_redaction.install()
+    config_module.check_secret_key(app.config)
 
     configure_cipher(app.config["TOKEN_ENCRYPTION_KEY"], app.config["SECRET_KEY"])
+    options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # Several gunicorn workers and RQ workers write at once: wait for the lock instead of failing.
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("timeout", 30)
+    else:
+        # A restarted database server leaves dead connections in every process's pool: test before use.
+        options.setdefault("pool_pre_ping", True)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True,
                      render_item=_render_migration_item)
@@ -80,6 +84,32 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_commands(app)
 
+    from bx_app.key_rotation import register_key_commands
+
+    register_key_commands(app)
+
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not app.testing:
+        with app.app_context():
+            _check_stored_secrets()
     return app
+
+
+def _check_stored_secrets() -> None:
+    """Refuse to start when stored tokens do not decrypt with the configured keys (a changed SECRET_KEY)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bx_app.models.encrypted import unreadable_secret
+
+    try:
+        with db.engine.connect() as connection:
+            unreadable = unreadable_secret(connection, db.metadata)
+    except SQLAlchemyError as exc:  # no tables before the first upgrade, or the database is not up yet
+        logging.getLogger(__name__).debug("stored secrets not checked: %s", exc.__class__.__name__)
+        return
+    if unreadable:
+        raise config_module.ConfigurationError(
+            f"stored tokens cannot be decrypted ({unreadable}) with SECRET_KEY / TOKEN_ENCRYPTION_KEY: "
+            "was SECRET_KEY changed or an old key dropped from TOKEN_ENCRYPTION_KEY? Put the old key back "
+            "(last in TOKEN_ENCRYPTION_KEY), run `flask --app wsgi rotate-keys`, then remove it")

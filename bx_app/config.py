@@ -26,18 +26,62 @@ def _flag(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def sqlalchemy_url(url: str) -> str:
+    """PostgreSQL URLs as operators write them (postgres://, postgresql://) use the installed psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def _default_database_url() -> str:
     VAR_DIR.mkdir(exist_ok=True)
     return f"sqlite:///{VAR_DIR / 'app.db'}"
 
 
+# The public default of earlier versions: a key anyone can read signs nothing.
+PUBLIC_SECRET_KEYS = {"dev-only-secret-change-me"}
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not let the app start safely (the message names the variable)."""
+
+
+def development_secret_key() -> str:
+    """Sandbox mode only: the key `./scripts/run` keeps in var/secret_key (made once, never public)."""
+    import secrets
+
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def check_secret_key(config: dict) -> None:
+    """Outside tests and the sandbox (B24_ALLOW_INSECURE_PORTALS) SECRET_KEY must be set and not public."""
+    key = config.get("SECRET_KEY") or ""
+    if config.get("TESTING"):
+        return
+    if not key and config.get("B24_ALLOW_INSECURE_PORTALS"):
+        config["SECRET_KEY"] = development_secret_key()
+        return
+    if not key:
+        raise ConfigurationError(
+            "SECRET_KEY is not set. It signs admin sessions and derives the token encryption key: set it to "
+            "a long random value, the same on every machine, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+    if key in PUBLIC_SECRET_KEYS:
+        raise ConfigurationError("SECRET_KEY is the public development default: set a random value of your own")
+
+
 def from_environment() -> dict:
     """Build the Flask config mapping from environment variables."""
-    secret_key = os.environ.get("SECRET_KEY") or "dev-only-secret-change-me"
     return {
-        "SECRET_KEY": secret_key,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "",
         "TOKEN_ENCRYPTION_KEY": os.environ.get("TOKEN_ENCRYPTION_KEY") or "",
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL") or _default_database_url(),
+        "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(os.environ.get("DATABASE_URL") or _default_database_url()),
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         "PUBLIC_URL": (os.environ.get("PUBLIC_URL") or "http://localhost:8000").rstrip("/"),

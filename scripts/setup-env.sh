@@ -18,6 +18,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
+postgres_server_installed() {
+  # Debian keeps the server binaries (initdb, pg_ctl) out of PATH, in /usr/lib/postgresql/NN/bin.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1
+}
+
 ensure_venv() {
   # ensure_venv <extras>: create the venv and install the project when pyproject.toml changed
   local extras="$1" target="$ROOT"

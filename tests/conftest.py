@@ -1,7 +1,9 @@
-"""Shared fixtures: the app on a throw-away database, a real Redis server, and a network guard."""
+"""Shared fixtures: the app on a throw-away database (SQLite or PostgreSQL), a real Redis, a network guard."""
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -11,6 +13,13 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copied from the API reference, see its README
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--db", choices=("sqlite", "postgresql"), default=os.environ.get("TEST_DATABASE", "sqlite"),
+        help="database of the app fixture (default: $TEST_DATABASE or sqlite). PostgreSQL: the server of "
+             "$TEST_POSTGRES_URL, else a throw-away cluster started for the session.")
 
 
 def reference_fixture(name: str) -> dict:
@@ -103,17 +112,87 @@ TEST_CONFIG = {
 }
 
 
+# --- PostgreSQL: one server per session, a fresh database per test ------------------------------
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory):
+    """A PostgreSQL server the tests may create databases on: $TEST_POSTGRES_URL or a throw-away one."""
+    given = os.environ.get("TEST_POSTGRES_URL")
+    if given:
+        from bx_app.config import sqlalchemy_url
+
+        yield sqlalchemy_url(given)
+        return
+    from tests.postgres_cluster import PostgresCluster
+
+    cluster = PostgresCluster().init().start()
+    try:
+        yield cluster.url()
+    finally:
+        cluster.destroy()
+
+
+_database_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server_url):
+    """A database with the models' schema, copied (CREATE DATABASE … TEMPLATE) for every test."""
+    from bx_app import create_app
+    from bx_app.extensions import db
+    from tests.postgres_cluster import create_database, drop_database
+
+    name = f"bx_template_{os.getpid()}"
+    url = create_database(postgres_server_url, name)
+    template_app = create_app(dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=url, REDIS_URL="redis://127.0.0.1:1/0"))
+    with template_app.app_context():
+        db.create_all()
+        db.session.remove()
+        db.engine.dispose()
+    yield name
+    drop_database(postgres_server_url, name)
+
+
 @pytest.fixture
-def app(tmp_path, redis_url):
+def database_url(request, tmp_path):
+    """A fresh, empty-of-rows database with the models' schema, on the database the run selected."""
+    if request.config.getoption("--db") != "postgresql":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    from tests.postgres_cluster import create_database, drop_database
+
+    server = request.getfixturevalue("postgres_server_url")
+    template = request.getfixturevalue("postgres_template")
+    name = f"bx_test_{os.getpid()}_{next(_database_numbers)}"
+    yield create_database(server, name, template=template)
+    drop_database(server, name)
+
+
+@pytest.fixture
+def empty_database_url(request, tmp_path):
+    """A database with no tables at all (for migrations), on the database the run selected."""
+    if request.config.getoption("--db") != "postgresql":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    from tests.postgres_cluster import create_database, drop_database
+
+    server = request.getfixturevalue("postgres_server_url")
+    name = f"bx_empty_{os.getpid()}_{next(_database_numbers)}"
+    yield create_database(server, name)
+    drop_database(server, name)
+
+
+@pytest.fixture
+def app(database_url, redis_url):
     from bx_app import create_app
     from bx_app.extensions import db
 
-    config = dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'test.db'}", REDIS_URL=redis_url)
+    config = dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=redis_url)
     app = create_app(config)
     with app.app_context():
         db.create_all()
         yield app
         db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture

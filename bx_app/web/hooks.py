@@ -24,6 +24,8 @@ CREDENTIAL_CACHE_SECONDS = 30
 
 
 def _credential_for(hook_token: str) -> tuple[int, int] | None:
+    if len(hook_token) > 64 or "\x00" in hook_token:  # cannot be a token; PostgreSQL refuses NUL in text
+        return None
     cached = _credential_cache.get(hook_token)
     now = time.monotonic()
     if cached and cached[2] > now:
@@ -39,6 +41,31 @@ def _credential_for(hook_token: str) -> tuple[int, int] | None:
     return row.id, row.portal_id
 
 
+# UIS ids are integers far below this; longer ones cannot be stored (Event.external_id is 64 characters).
+MAX_ID_DIGITS = 32
+
+
+def _nul_field(values) -> str | None:
+    """The name of a field holding a NUL character (PostgreSQL cannot store it in text), if any."""
+    if isinstance(values, dict):
+        for key, value in values.items():
+            if "\x00" in str(key):
+                return repr(key)
+            if isinstance(value, str) and "\x00" in value:
+                return str(key)
+            found = _nul_field(value) if isinstance(value, dict | list) else None
+            if found:
+                return f"{key}.{found}"
+    elif isinstance(values, list):
+        for item in values:
+            if isinstance(item, str) and "\x00" in item:
+                return "[]"
+            found = _nul_field(item) if isinstance(item, dict | list) else None
+            if found:
+                return found
+    return None
+
+
 class BodyRejected(Exception):
     def __init__(self, status: int, reason: str):
         super().__init__(reason)
@@ -50,7 +77,7 @@ def _notification_values() -> dict:
     """The notification's variables from a JSON body, a form body or the query string (UIS allows all)."""
     values: dict = dict(request.args.items())
     if request.method != "POST":
-        return values
+        return _without_nul(values)
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raw = request.get_data(cache=True, parse_form_data=True)
     else:
@@ -63,9 +90,9 @@ def _notification_values() -> dict:
         raise BodyRejected(400, f"body is not valid UTF-8 (byte {exc.start})") from exc
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         values.update(request.form.items())
-        return values
+        return _without_nul(values)
     if not raw:
-        return values
+        return _without_nul(values)
     stripped = text.lstrip()
     if request.mimetype == "application/json" or stripped.startswith(("{", "[")):
         try:
@@ -75,8 +102,15 @@ def _notification_values() -> dict:
         if not isinstance(body, dict):
             raise BodyRejected(400, "the JSON body must be an object")
         values.update(body)
-        return values
+        return _without_nul(values)
     raise BodyRejected(415, f"unsupported content type: {request.mimetype or 'none'}")
+
+
+def _without_nul(values: dict) -> dict:
+    field = _nul_field(values)
+    if field:
+        raise BodyRejected(400, f"the field {field} contains a NUL character")
+    return values
 
 
 def _journal_rejection(credential_id: int, reason: str) -> None:
@@ -84,8 +118,9 @@ def _journal_rejection(credential_id: int, reason: str) -> None:
     digest = hashlib.sha256(request.get_data(cache=True) + request.query_string).hexdigest()[:24]
     recorded = intake.record_event(
         credential_id, "notification", "rejected", digest,
-        {"reason": reason, "content_type": request.mimetype, "body": request.get_data(as_text=True,
-                                                                                       cache=True)[:2000]},
+        {"reason": reason, "content_type": request.mimetype,
+         # NUL cannot be stored in PostgreSQL text: the journal shows it as U+FFFD.
+         "body": request.get_data(as_text=True, cache=True)[:2000].replace("\x00", "\ufffd")},
         source="push")
     if recorded.created:
         from bx_app.extensions import db
@@ -113,6 +148,10 @@ def uis_notification(hook_token: str):
         return jsonify(error="bad_request", reason=exc.reason), exc.status
     except NotificationInvalid as exc:
         reason = str(exc)
+        _journal_rejection(credential_id, reason)
+        return jsonify(error="bad_request", reason=reason), 400
+    if len(notification.external_id) > MAX_ID_DIGITS:
+        reason = f"the identifier has more than {MAX_ID_DIGITS} digits"
         _journal_rejection(credential_id, reason)
         return jsonify(error="bad_request", reason=reason), 400
     recorded = intake.record_event(
