@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -18,27 +17,17 @@ log = logging.getLogger(__name__)
 bp = Blueprint("hooks", __name__)
 
 
-# hook token → (credential id, portal id, valid until): the hot path skips a query per request.
-_credential_cache: dict[str, tuple[int, int, float]] = {}
-CREDENTIAL_CACHE_SECONDS = 30
-
-
 def _credential_for(hook_token: str) -> tuple[int, int] | None:
+    """The credential and portal of a hook token, read each time (one indexed query).
+
+    No per-process cache: a token regenerated or a credential removed in one process must stop the
+    pushes in every other process at once.
+    """
     if len(hook_token) > 64 or "\x00" in hook_token:  # cannot be a token; PostgreSQL refuses NUL in text
         return None
-    cached = _credential_cache.get(hook_token)
-    now = time.monotonic()
-    if cached and cached[2] > now:
-        return cached[0], cached[1]
     row = (Credential.query.filter_by(hook_token=hook_token)
            .with_entities(Credential.id, Credential.portal_id).one_or_none())
-    if row is None:
-        _credential_cache.pop(hook_token, None)
-        return None
-    if len(_credential_cache) > 10_000:
-        _credential_cache.clear()
-    _credential_cache[hook_token] = (row.id, row.portal_id, now + CREDENTIAL_CACHE_SECONDS)
-    return row.id, row.portal_id
+    return None if row is None else (row.id, row.portal_id)
 
 
 # UIS ids are integers far below this; longer ones cannot be stored (Event.external_id is 64 characters).
