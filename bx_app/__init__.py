@@ -88,8 +88,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_key_commands(app)
 
+    from bx_app.observability import install_client_observers
+
+    install_client_observers()
+
     if not app.debug and not app.testing:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        level = getattr(logging, app.config.get("LOG_LEVEL", "INFO"), logging.INFO)
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not app.testing:
         with app.app_context():
             _check_stored_secrets()

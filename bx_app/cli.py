@@ -34,6 +34,11 @@ def _run_cron(redis_url: str, poll_seconds: int, sweep_seconds: int) -> None:
             time.sleep(2)
 
 
+def rq_logging_level() -> str:
+    """RQ's per-job lines ("Job OK", "events: drain_portal(3)") are chatter: shown only with LOG_LEVEL=DEBUG."""
+    return "DEBUG" if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG" else "WARNING"
+
+
 def register_commands(app: Flask) -> None:
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
@@ -59,7 +64,7 @@ def register_commands(app: Flask) -> None:
                 try:
                     queues = [Queue(name, connection=connection) for name in jobs.QUEUES]
                     Worker(queues, connection=connection, name=f"bx-app-{os.getpid()}-{uuid.uuid4().hex[:6]}").work(
-                        burst=burst, with_scheduler=True, logging_level="INFO")
+                        burst=burst, with_scheduler=True, logging_level=rq_logging_level())
                     break
                 except RedisConnectionError as exc:
                     # Redis restarted or unreachable: the events are safe in the database (the sweeper

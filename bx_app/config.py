@@ -95,6 +95,8 @@ def from_environment() -> dict:
         "B24_ALLOW_INSECURE_PORTALS": _flag("B24_ALLOW_INSECURE_PORTALS"),
         "B24_JS_URL": os.environ.get("B24_JS_URL") or DEFAULT_B24_JS_URL,
         "UIS_DATA_API_URL": os.environ.get("UIS_DATA_API_URL") or DEFAULT_UIS_DATA_API_URL,
+        # INFO: one JSON line per processed event (logger bx_app.events); DEBUG adds RQ's per-job lines.
+        "LOG_LEVEL": (os.environ.get("LOG_LEVEL") or "INFO").upper(),
         "UIS_POLL_SECONDS": int(os.environ.get("UIS_POLL_SECONDS") or 60),
         # How often stranded events (Redis was down, a worker was killed) are handed back to the queue.
         "SWEEP_SECONDS": int(os.environ.get("SWEEP_SECONDS") or 30),

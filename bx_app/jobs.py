@@ -34,9 +34,12 @@ def in_app_context(func):
 
     @wraps(func)
     def wrapper(*args, **kwargs):
+        from bx_app.observability import timed_job
+
         if has_app_context():
-            return func(*args, **kwargs)
-        with _app().app_context():
+            with timed_job(func.__name__):
+                return func(*args, **kwargs)
+        with _app().app_context(), timed_job(func.__name__):
             return func(*args, **kwargs)
 
     return wrapper

@@ -10,6 +10,7 @@ from typing import Any
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.orm import Session
 
+from bx_app import observability
 from bx_app.bitrix.client import PortalClient
 from bx_app.bitrix.errors import (
     InvalidClient,
@@ -164,6 +165,7 @@ class PortalTokenSource:
             store_tokens(portal, tokens)
             session.commit()
         log.info("refreshed tokens for member_id=%s", row["member_id"])
+        observability.token_refreshed("ok")
         return tokens.access_token
 
     def _mark_needs_reauth(self, reason: str, cause: Exception | None = None) -> str:
@@ -174,6 +176,7 @@ class PortalTokenSource:
             member_id = portal.member_id
             session.commit()
         log.warning("portal member_id=%s needs re-authorization: %s", member_id, reason)
+        observability.token_refreshed("needs_reauth")
         error = PortalNeedsReauth("NEEDS_REAUTH", reason, getattr(cause, "http_status", None), f"portal:{member_id}")
         if cause is not None:
             raise error from cause
@@ -218,4 +221,6 @@ def client_for_portal(portal_id: int, config: Mapping | None = None, redis=None,
 
     client_options.setdefault("on_endpoint_change", remember_new_endpoint)
     client_options.setdefault("address_policy", OutboundPolicy(bool(config.get("B24_ALLOW_INSECURE_PORTALS"))))
-    return PortalClient(endpoint, token_source, limiter=limiter, **client_options)
+    client = PortalClient(endpoint, token_source, limiter=limiter, **client_options)
+    client.labels = {"plan": observability.portal_plan(rate, capacity)}
+    return client

@@ -10,7 +10,7 @@ from datetime import timedelta, tzinfo
 
 from flask import current_app
 
-from bx_app import journal_view
+from bx_app import journal_view, observability
 from bx_app.bitrix.client import MAX_BATCH
 from bx_app.bitrix.errors import (
     BitrixError,
@@ -127,6 +127,7 @@ def _finish(event_id: int, status: str, reason: str | None = None, result: dict 
         event.last_error = error[:4000]
     event.processed_at = utcnow()
     db.session.commit()
+    observability.event_journaled(event, status)
 
 
 def _facts(event: Event, zone: tzinfo) -> EventFacts:

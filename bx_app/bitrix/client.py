@@ -33,6 +33,9 @@ from bx_app.outbound import AddressForbidden, OutboundPolicy, ip_literal
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 50
+# Set by the app (bx_app.observability): called with (counter name, amount, the client's labels) for
+# every ClientStats increment. The client itself knows nothing of metrics.
+stats_observer: Callable[[str, float, Mapping[str, str]], None] | None = None
 PAGE_SIZE = 50
 _REDIRECTS = (301, 302, 303, 307, 308)
 _BATCH_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -260,6 +263,7 @@ class PortalClient:
         self.on_endpoint_change = on_endpoint_change
         self.endpoint_changed = False
         self.stats = ClientStats()
+        self.labels: dict[str, str] = {}  # for stats_observer, e.g. {"plan": "standard"}
         self._sleep = sleep
         self._stats_lock = threading.Lock()
         # Per method: unix time when its operating-time basket empties, from the last `time` object.
@@ -344,6 +348,9 @@ class PortalClient:
     def _count(self, name: str, amount: float = 1) -> None:
         with self._stats_lock:
             setattr(self.stats, name, getattr(self.stats, name) + amount)
+        if stats_observer is not None:
+            with contextlib.suppress(Exception):  # counting never fails a request
+                stats_observer(name, amount, self.labels)
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter: many workers that hit the limit together do not come back together.

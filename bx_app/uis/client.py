@@ -1,6 +1,7 @@
 """UIS Data API v2.0 client: JSON-RPC calls with throttling, retries, paging and date windows."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
@@ -28,6 +29,10 @@ MAX_LIMIT = 10_000
 MAX_OFFSET = 100_000
 # Chat messages refuse windows over 30 days; other reports may refuse over 3 months (89 days fits any 3 months).
 CHAT_MESSAGES_WINDOW = timedelta(days=30)
+
+# Set by the app (bx_app.observability) to count calls: called with (method, error name or None) per
+# HTTP call. The client itself knows nothing of metrics.
+call_observer: Callable[[str, str | None], None] | None = None
 REPORT_WINDOW = timedelta(days=89)
 
 UTM_FIELDS = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"]
@@ -65,6 +70,12 @@ CALL_FIELDS = [
 ]
 
 TimeLike = datetime | str
+
+
+def _observe(method: str, error: str | None) -> None:
+    if call_observer is not None:
+        with contextlib.suppress(Exception):  # counting never fails a call
+            call_observer(method, error)
 
 
 def parse_uis_time(value: str | None) -> datetime | None:
@@ -193,6 +204,15 @@ class DataApiClient:
             self._resume_at = self._clock() + reset + self._jitter()
 
     def _call_once(self, method: str, params: dict) -> tuple[Any, dict]:
+        try:
+            answer = self._send_once(method, params)
+        except UisError as error:
+            _observe(method, error.mnemonic or type(error).__name__)
+            raise
+        _observe(method, None)
+        return answer
+
+    def _send_once(self, method: str, params: dict) -> tuple[Any, dict]:
         params = dict(params)
         if method != "login.user" and "access_token" not in params:
             params["access_token"] = self.access_token
