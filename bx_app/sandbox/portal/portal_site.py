@@ -62,13 +62,16 @@ def create_portal_app(state: SandboxState, port: int) -> Flask:
 
     def page(template: str, **context):
         user_id, lang = viewer()
+        # a page opened by BX24.openPath stays in its slider as the user follows links there
+        in_slider = {k: request.args[k] for k in ("IFRAME", "IFRAME_TYPE")
+                     if k in request.args and request.args.get("IFRAME") == "Y"}
         with state.lock:
             users = [u for u in portal.users.values() if u["ACTIVE"]]
             return render_template(
                 template, portal=portal, state=state, user_id=user_id, lang=lang, t=LABELS[lang],
                 user=portal.users[user_id], users=users, full_name=staff.full_name,
                 is_admin=portal.is_admin(user_id), qs=lambda **kw: "?" + urlencode(
-                    {"user": user_id, "lang": lang, **kw}), **context)
+                    {"user": user_id, "lang": lang, **in_slider, **kw}), **context)
 
     # --- pages -----------------------------------------------------------------------------------
     @app.get("/")

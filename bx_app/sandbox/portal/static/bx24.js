@@ -158,10 +158,18 @@
       });
     },
     installFinish: function () { ensureInit(function () { send("installFinish", {}); }); },
+    // The content's own height (the body's box and margins): unlike the document's scrollHeight it drops
+    // when the content does, so the frame shrinks as well as grows.
     fitWindow: function (callback) {
-      var height = Math.max(document.documentElement.scrollHeight, document.body ? document.body.scrollHeight : 0);
-      send("resizeWindow", { height: height }, callback);
+      var body = document.body;
+      var style = body ? window.getComputedStyle(body) : null;
+      var height = body ? Math.ceil(body.getBoundingClientRect().height + parseFloat(style.marginTop || 0) +
+        parseFloat(style.marginBottom || 0)) : document.documentElement.scrollHeight;
+      send("resizeWindow", { width: document.documentElement.scrollWidth, height: height }, callback);
     },
+    // Opens a portal page ("/crm/lead/details/5/") in the portal's slider; the callback learns when it
+    // closes ({result: "close"}) or that the path cannot be opened ({result: "error", errorCode}).
+    openPath: function (path, callback) { send("openPath", { path: String(path || "") }, callback); },
     resizeWindow: function (width, height, callback) { send("resizeWindow", { width: width, height: height }, callback); },
     getScrollSize: function () {
       return { scrollWidth: document.documentElement.scrollWidth, scrollHeight: document.documentElement.scrollHeight };

@@ -73,7 +73,46 @@
       window.location.href = "/?" + new URLSearchParams({ user: viewer.user, lang: viewer.lang });
     },
     reloadWindow: function (params, done) { done(true); window.location.reload(); },
+    openPath: function (params, done) { openSlider(params && params.path, done); },
   };
+
+  // BX24.openPath: the portal's own pages only ("/crm/...", "/telephony/..."), shown in a slider over the
+  // portal page the way Bitrix24 shows entity cards; the app hears back when the slider closes.
+  var SLIDER_PATHS = /^\/(crm|telephony|company)\//;
+  var slider = null;
+
+  function openSlider(path, done) {
+    if (typeof path !== "string" || !SLIDER_PATHS.test(path) || path.indexOf("//") !== -1) {
+      done({ result: "error", errorCode: "PATH_NOT_AVAILABLE" });
+      return;
+    }
+    closeSlider();
+    var url = new URL(path, window.location.origin);
+    url.searchParams.set("user", viewer.user);
+    url.searchParams.set("lang", viewer.lang);
+    url.searchParams.set("IFRAME", "Y");
+    url.searchParams.set("IFRAME_TYPE", "SIDE_SLIDER");
+    var overlay = document.createElement("div");
+    overlay.className = "b24-slider-overlay";
+    overlay.id = "b24-slider";
+    overlay.innerHTML = '<div class="b24-slider-panel"><button type="button" class="b24-slider-close" ' +
+      'title="×" id="b24-slider-close">×</button><iframe class="b24-slider-frame" id="b24-slider-frame"></iframe></div>';
+    overlay.querySelector("iframe").src = url.pathname + url.search;
+    overlay.addEventListener("click", function (event) { if (event.target === overlay) { closeSlider(); } });
+    overlay.querySelector(".b24-slider-close").addEventListener("click", closeSlider);
+    document.body.appendChild(overlay);
+    slider = { element: overlay, done: done };
+  }
+
+  function closeSlider() {
+    if (!slider) { return; }
+    var closing = slider;
+    slider = null;
+    closing.element.remove();
+    closing.done({ result: "close" });
+  }
+
+  document.addEventListener("keydown", function (event) { if (event.key === "Escape") { closeSlider(); } });
 
   window.addEventListener("message", function (event) {
     if (event.source !== frame.contentWindow) { return; }
