@@ -42,6 +42,7 @@ def register_blueprints(app: Flask) -> None:
         install,
         journal,
         navigation,
+        request_guard,
         security_headers,
         settings,
         time_display,
@@ -52,6 +53,7 @@ def register_blueprints(app: Flask) -> None:
     navigation.init_app(app)
     security_headers.init_app(app)
     time_display.init_app(app)
+    request_guard.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(b24_oauth.bp)
     app.register_blueprint(install.bp)

@@ -13,6 +13,7 @@ import time
 from flask import Flask, g, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException
 
 TOKEN_PARAM = "_s"
 TOKEN_HEADER = "X-App-Session"
@@ -45,7 +46,12 @@ def _token_from_request() -> str | None:
     if not token and request.method == "POST" and request.mimetype in (
         "application/x-www-form-urlencoded", "multipart/form-data"
     ):
-        token = request.form.get(TOKEN_PARAM)
+        try:
+            token = request.form.get(TOKEN_PARAM)
+        except (HTTPException, ValueError):
+            # A body too large or malformed to parse: the session opens empty here, before Flask's error
+            # handling exists; the view's own read of the form raises the same error as a 4xx.
+            return None
     return token
 
 

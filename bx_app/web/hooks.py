@@ -88,11 +88,37 @@ def _notification_values() -> dict:
             body = json.loads(text)
         except ValueError as exc:
             raise BodyRejected(400, f"malformed JSON: {exc}") from exc
+        except RecursionError:
+            raise BodyRejected(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
         if not isinstance(body, dict):
             raise BodyRejected(400, "the JSON body must be an object")
+        if _depth_exceeds(body, MAX_JSON_DEPTH):
+            raise BodyRejected(400, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
         values.update(body)
         return _without_nul(values)
     raise BodyRejected(415, f"unsupported content type: {request.mimetype or 'none'}")
+
+
+# UIS's deepest body (a chat's messages with their fields) is four levels; anything far deeper is not UIS,
+# and json/the JSON column would recurse through it (RecursionError) on the way to the database.
+MAX_JSON_DEPTH = 32
+
+
+def _depth_exceeds(value, limit: int) -> bool:
+    """Whether a parsed JSON value nests deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _without_nul(values: dict) -> dict:
