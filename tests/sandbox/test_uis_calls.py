@@ -201,7 +201,8 @@ def test_bad_calls_are_refused_and_nothing_is_stored(web):
     for body in ({"contact_phone_number": ""}, {"contact_phone_number": "abc"},
                  {"contact_phone_number": "7", "direction": "up"}, {"contact_phone_number": "7", "talk_duration": "x"},
                  {"contact_phone_number": "7", "employee_id": 1}, {"contact_phone_number": "7", "events": ["ring"]},
-                 {"contact_phone_number": "7", "template": "{broken"}):
+                 {"contact_phone_number": "7", "template": "{broken"},
+                 {"contact_phone_number": "7", "start_time": "yesterday"}, {"contact_phone_number": "7", "site_id": 1}):
         reply = web.post("/control/calls", json=body)
         assert reply.status_code == 400 and reply.get_json()["error"], body
     assert len(web.get("/control/state.json").get_json()["calls"]) == before
@@ -225,3 +226,4 @@ def test_a_link_naming_the_hook_prefills_it_from_then_on(web):
     assert 'value="http://127.0.0.1:8000/hooks/uis/from-link"' in web.get("/").get_data(as_text=True)
     web.get("/?hook=javascript:alert(1)")
     assert "javascript:" not in web.get("/").get_data(as_text=True)
+

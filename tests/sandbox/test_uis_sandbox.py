@@ -253,6 +253,12 @@ def test_chat_lifecycle(web):
     assert visitor["name"] == "Анна" and visitor["phones"] == ["79161112233"]
 
 
+def test_times_the_reports_could_not_read_back_are_refused(web):
+    assert web.post("/control/offline_messages", json={"text": "x", "date_time": "20.11.2025"}).status_code == 400
+    assert web.post("/control/chats", json={"text": "x", "date_time": "2025-11-20T10:00"}).status_code == 400
+    assert web.post("/control/chats", json={"messages": [{"text": "x", "date_time": "now"}]}).status_code == 400
+    assert data(rpc(web, "get.offline_messages_report", DAY))  # the reports still read every row
+
 def test_reset_and_counters(web):
     rpc(web, "get.account")
     rpc(web, "get.account")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 from bx_app.sandbox.uis import notify
 from bx_app.sandbox.uis import state as st
@@ -95,11 +96,19 @@ def place(state: st.UisState, body: dict, public_url: str) -> dict:
     wait = _int(body, "wait_duration", 12 if answered else 45)
     talk = _int(body, "talk_duration", 90) if answered else 0
     events = _subscribed(body)
+    start = body.get("start_time")
+    if start not in (None, ""):
+        try:
+            datetime.strptime(str(start), st.TIME_FORMAT)
+        except ValueError as exc:
+            raise CallRefused("start_time is YYYY-MM-DD hh:mm:ss in the account's zone") from exc
     with state.lock:
-        start = body.get("start_time") or state.now()
+        start = start or state.now()
         employees = _employees(state, body, direction)
         scenario = _scenario_for(state, virtual) if direction == "in" else None
         site = state.site(body.get("site_id")) if body.get("site_id") not in (None, "") else None
+        if body.get("site_id") not in (None, "") and site is None:
+            raise CallRefused(f"unknown site {body.get('site_id')!r}")
         call_id = state.next_id("call")
         earlier = sum(1 for c in state.calls if c.get("contact_phone_number") == contact)
         row = st.pad({

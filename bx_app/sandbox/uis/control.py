@@ -52,8 +52,20 @@ def _marketing(body: dict) -> dict:
     return {k: body.get(k) or None for k in st.MARKETING + ["campaign_id", "campaign_name"]}
 
 
+def _check_time(body: dict, name: str = "date_time") -> None:
+    """A report time given by the caller must be one the reports can read back."""
+    value = body.get(name)
+    if value in (None, ""):
+        return
+    try:
+        datetime.strptime(str(value), st.TIME_FORMAT)
+    except ValueError as exc:
+        raise ControlError(f"{name} is YYYY-MM-DD hh:mm:ss in the account's zone") from exc
+
+
 def create_offline_message(state: st.UisState, body: dict) -> dict:
     _check_notify(state, ["offline_message"], body)
+    _check_time(body)
     with state.lock:
         site = _site(state, body.get("site_id", body.get("site")))
         when = body.get("date_time") or state.now()
@@ -94,6 +106,10 @@ def process_offline_message(state: st.UisState, message_id: int, body: dict) -> 
 
 
 def create_chat(state: st.UisState, body: dict) -> dict:
+    _check_time(body)
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            _check_time(message)
     with state.lock:
         channel = state.channel(body.get("channel_id") or body.get("chat_channel_id") or 3101)
         if channel is None:
@@ -160,6 +176,7 @@ def _chat(state: st.UisState, chat_id: int) -> dict:
 
 
 def add_chat_message(state: st.UisState, chat_id: int, body: dict) -> dict:
+    _check_time(body)
     with state.lock:
         chat = _chat(state, chat_id)
         if chat["status"] not in ("new", "active"):
