@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, g, request, session
 from flask_babel import get_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bx_app import config as config_module
 from bx_app import log_redaction
 from bx_app.extensions import babel, csrf, db, migrate
-from bx_app.models.encrypted import configure_cipher
+from bx_app.models.encrypted import EncryptedText, configure_cipher, unreadable_secret
+from bx_app.observability import install_client_observers
 
 
 def _select_locale() -> str:
@@ -26,8 +29,6 @@ def _select_locale() -> str:
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """WAL lets readers go on while one writer commits; NORMAL sync is safe with WAL."""
-    import sqlite3
-
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -38,8 +39,6 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 def _render_migration_item(type_, obj, autogen_context):
     """Migrations store encrypted columns as plain Text (the encryption lives in the model only)."""
-    from bx_app.models.encrypted import EncryptedText
-
     if type_ == "type" and isinstance(obj, EncryptedText):
         return "sa.Text()"
     return False
@@ -75,20 +74,10 @@ def create_app(config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=_select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
 
-    from bx_app import models  # noqa: F401  (register tables with the metadata)
+    # import here: the package stays light for what imports a model or the sandbox; the app needs the web layer
     from bx_app.web import register_blueprints
 
     register_blueprints(app)
-
-    from bx_app.cli import register_commands
-
-    register_commands(app)
-
-    from bx_app.key_rotation import register_key_commands
-
-    register_key_commands(app)
-
-    from bx_app.observability import install_client_observers
 
     install_client_observers()
 
@@ -103,10 +92,6 @@ def create_app(config: dict | None = None) -> Flask:
 
 def _check_stored_secrets() -> None:
     """Refuse to start when stored tokens do not decrypt with the configured keys (a changed SECRET_KEY)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from bx_app.models.encrypted import unreadable_secret
-
     try:
         with db.engine.connect() as connection:
             unreadable = unreadable_secret(connection, db.metadata)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,8 +50,6 @@ class ConfigurationError(RuntimeError):
 
 def development_secret_key() -> str:
     """Sandbox mode only: the key `./scripts/run` keeps in var/secret_key (made once, never public)."""
-    import secrets
-
     path = VAR_DIR / "secret_key"
     if not path.exists():
         VAR_DIR.mkdir(exist_ok=True)

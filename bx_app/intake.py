@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, tzinfo
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from bx_app import queues
 from bx_app.extensions import db, redis_connection
 from bx_app.models import Credential, Event
 from bx_app.models.event import EventStatus
@@ -128,7 +129,7 @@ def enqueue_event(event_id: int, portal_id: int | None = None) -> bool:
         pipe.set(drain_flag(portal_id), "1", nx=True, ex=drain_flag_seconds())
         _, started = pipe.execute()
         if started:
-            start_drain(portal_id)
+            queues.start_drain(portal_id)
     except Exception as exc:  # noqa: BLE001 - Redis down must never lose the stored row
         log.warning("cannot enqueue event %s (%s); the sweeper will retry", event_id, exc)
         Event.query.filter_by(id=event_id).update({"enqueued_at": None})
@@ -151,17 +152,10 @@ def requeue_events(portal_id: int, event_ids: list[int]) -> int:
     pipe.set(drain_flag(portal_id), "1", nx=True, ex=drain_flag_seconds())
     _, started = pipe.execute()
     if started:
-        start_drain(portal_id)
+        queues.start_drain(portal_id)
     Event.query.filter(Event.id.in_(ids)).update({"enqueued_at": utcnow()}, synchronize_session=False)
     db.session.commit()
     return len(ids)
-
-
-def start_drain(portal_id: int) -> None:
-    from bx_app import jobs
-
-    jobs.queue(jobs.QUEUE_EVENTS).enqueue("bx_app.jobs.drain_portal", portal_id, job_timeout=900,
-                                          result_ttl=60, failure_ttl=86400)
 
 
 def retry_events(credential_id: int, event_ids: list[int] | None = None) -> list[int]:
@@ -213,6 +207,6 @@ def restart_stalled_drains() -> int:
     for key in redis.scan_iter(match="bx:pending:*", count=500):
         portal_id = int(key.decode().rsplit(":", 1)[1])
         if redis.zcard(key) and redis.set(drain_flag(portal_id), "1", nx=True, ex=drain_flag_seconds()):
-            start_drain(portal_id)
+            queues.start_drain(portal_id)
             restarted += 1
     return restarted

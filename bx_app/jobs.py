@@ -1,32 +1,36 @@
-"""RQ jobs: they take ids (never ORM objects) and run inside the app context of their worker process."""
+"""RQ job entry points: they take ids (never ORM objects) and run inside the app context of their worker.
+
+Services queue them by path through bx_app.queues and never import this module; the periodic schedule
+(`flask --app wsgi scheduler`) registers the ones in `PERIODIC`.
+"""
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from functools import wraps
+from functools import cache, wraps
 
 from flask import Flask, current_app, has_app_context
 
+from bx_app import create_app, intake, journal_view, polling, queues, reference_sync
+from bx_app.bitrix.errors import PortalNeedsReauth
+from bx_app.engine import drain
+from bx_app.extensions import db, redis_connection
+from bx_app.models import Portal
+from bx_app.models.account import PortalStatus
+from bx_app.models.timeutil import utcnow
+from bx_app.observability import timed_job
+from bx_app.portal_auth import PortalTokenSource, oauth_server_from_config
+
 log = logging.getLogger(__name__)
-
-QUEUE_EVENTS = "events"
-QUEUE_DEFAULT = "default"
-QUEUE_SYNC = "sync"
-QUEUES = (QUEUE_EVENTS, QUEUE_DEFAULT, QUEUE_SYNC)
-
-_worker_app: Flask | None = None
 
 # Refresh tokens die unused after 28 days on older portals (180 on newer): refresh well before.
 TOKEN_KEEPALIVE_AGE = timedelta(days=20)
 
 
-def _app() -> Flask:
-    global _worker_app
-    if _worker_app is None:
-        from bx_app import create_app
-
-        _worker_app = create_app()
-    return _worker_app
+@cache
+def _worker_app() -> Flask:
+    """The app a job runs in when its worker has none pushed (a plain `rq worker`): made once per process."""
+    return create_app()
 
 
 def in_app_context(func):
@@ -34,31 +38,71 @@ def in_app_context(func):
 
     @wraps(func)
     def wrapper(*args, **kwargs):
-        from bx_app.observability import timed_job
-
         if has_app_context():
             with timed_job(func.__name__):
                 return func(*args, **kwargs)
-        with _app().app_context(), timed_job(func.__name__):
+        with _worker_app().app_context(), timed_job(func.__name__):
             return func(*args, **kwargs)
 
     return wrapper
 
 
-def queue(name: str = QUEUE_DEFAULT):
-    from rq import Queue
+# --- events ---------------------------------------------------------------------------------------
+@in_app_context
+def drain_portal(portal_id: int) -> int:
+    """Process one portal's pending events; with more left, go to the back of the queue (fairness)."""
+    return drain.drain_portal(portal_id)
 
-    from bx_app.extensions import redis_connection
 
-    return Queue(name, connection=redis_connection(current_app.config["REDIS_URL"]))
+@in_app_context
+def requeue_events(portal_id: int, event_ids: list[int]) -> int:
+    """Retries that are due: back into the portal's pending set, coalesced with the rest by its drain."""
+    return intake.requeue_events(portal_id, event_ids)
+
+
+@in_app_context
+def process_event(event_id: int) -> bool:
+    """Jobs queued by older releases: the event joins its portal's pending set like any other."""
+    return intake.enqueue_event(event_id)
+
+
+@in_app_context
+def retry_all_failed(credential_id: int, task_id: str) -> int:
+    return journal_view.retry_all_failed(credential_id, task_id)
+
+
+# --- the periodic schedule --------------------------------------------------------------------------
+@in_app_context
+def sweep_stranded() -> int:
+    return intake.sweep_stranded()
+
+
+@in_app_context
+def poll_all() -> int:
+    return polling.enqueue_polls()
+
+
+@in_app_context
+def poll_credential(credential_id: int) -> dict:
+    return polling.poll_credential(credential_id)
+
+
+@in_app_context
+def sync_credential(credential_id: int, task_id: str | None = None) -> dict:
+    return reference_sync.sync_credential(credential_id, task_id)
+
+
+@in_app_context
+def sync_all_credentials() -> int:
+    """Every 30 minutes: queue one reference sync per installed credential (each with its own lock)."""
+    ids = reference_sync.syncable_credential_ids()
+    for credential_id in ids:
+        queues.sync_credential(credential_id, None)
+    return len(ids)
 
 
 def refresh_portal_tokens(portal_id: int) -> None:
     """Rotate one portal's token pair now (single-flight with any concurrent refresh)."""
-    from bx_app.extensions import db, redis_connection
-    from bx_app.models import Portal
-    from bx_app.portal_auth import PortalTokenSource, oauth_server_from_config
-
     portal = db.session.get(Portal, portal_id)
     current, server_endpoint = portal.access_token or "", portal.server_endpoint
     db.session.commit()
@@ -70,11 +114,6 @@ def refresh_portal_tokens(portal_id: int) -> None:
 @in_app_context
 def keep_tokens_alive() -> int:
     """Refresh the tokens of installed portals that have not been refreshed for a while."""
-    from bx_app.bitrix.errors import PortalNeedsReauth
-    from bx_app.models import Portal
-    from bx_app.models.account import PortalStatus
-    from bx_app.models.timeutil import utcnow
-
     cutoff = utcnow() - TOKEN_KEEPALIVE_AGE
     ids = [p.id for p in Portal.query.filter(Portal.status == PortalStatus.INSTALLED).all()
            if p.token_refreshed_at is None or p.token_refreshed_at < cutoff]
@@ -90,63 +129,11 @@ def keep_tokens_alive() -> int:
     return refreshed
 
 
-@in_app_context
-def process_event(event_id: int) -> bool:
-    """Jobs queued by older releases: the event joins its portal's pending set like any other."""
-    from bx_app.intake import enqueue_event
-
-    return enqueue_event(event_id)
-
-
-@in_app_context
-def requeue_events(portal_id: int, event_ids: list[int]) -> int:
-    """Retries that are due: back into the portal's pending set, coalesced with the rest by its drain."""
-    from bx_app.intake import requeue_events as requeue
-
-    return requeue(portal_id, event_ids)
-
-
-@in_app_context
-def drain_portal(portal_id: int) -> int:
-    """Process one portal's pending events; with more left, go to the back of the queue (fairness)."""
-    from bx_app.processing import drain_portal as drain
-
-    return drain(portal_id)
-
-
-@in_app_context
-def sweep_stranded() -> int:
-    from bx_app.intake import sweep_stranded as sweep
-
-    return sweep()
-
-
-@in_app_context
-def poll_all() -> int:
-    from bx_app.polling import enqueue_polls
-
-    return enqueue_polls()
-
-
-@in_app_context
-def poll_credential(credential_id: int) -> dict:
-    from bx_app.polling import poll_credential as poll
-
-    return poll(credential_id)
-
-
-def sync_all_credentials() -> int:
-    """Every 30 minutes: refresh each credential's reference data (users, fields, employees, channels)."""
-    from bx_app.sync_jobs import sync_all_credentials as sync_all
-
-    return sync_all()
-
-
-def periodic_jobs(poll_seconds: int, sweep_seconds: int = 30):
-    """(function, queue, options) for the worker's CronScheduler."""
+def periodic(poll_seconds: int, sweep_seconds: int = 30) -> list[tuple]:
+    """(function, queue, options) for the deployment's one CronScheduler."""
     return [
-        (poll_all, QUEUE_DEFAULT, {"interval": max(5, poll_seconds), "job_timeout": 120}),
-        (sweep_stranded, QUEUE_DEFAULT, {"interval": max(2, sweep_seconds), "job_timeout": 120}),
-        (keep_tokens_alive, QUEUE_DEFAULT, {"interval": 6 * 3600, "job_timeout": 600}),
-        (sync_all_credentials, QUEUE_SYNC, {"interval": 1800, "job_timeout": 600}),
+        (poll_all, queues.DEFAULT, {"interval": max(5, poll_seconds), "job_timeout": 120}),
+        (sweep_stranded, queues.DEFAULT, {"interval": max(2, sweep_seconds), "job_timeout": 120}),
+        (keep_tokens_alive, queues.DEFAULT, {"interval": 6 * 3600, "job_timeout": 600}),
+        (sync_all_credentials, queues.SYNC, {"interval": reference_sync.SCHEDULE_SECONDS, "job_timeout": 600}),
     ]

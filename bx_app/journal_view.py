@@ -21,8 +21,7 @@ except ImportError:  # pragma: no cover
     def _choice(value, label):
         return (value, label)
 
-from bx_app import intake, progress
-from bx_app.jobs import in_app_context
+from bx_app import intake, progress, queues
 from bx_app.models import Credential, Event
 from bx_app.models.event import EventStatus
 
@@ -334,23 +333,18 @@ def failed_event_ids(credential_id: int) -> list[int]:
 
 def start_retry_all(credential_id: int) -> str:
     """Create the progress task, make it the credential's latest, and queue the job."""
-    from bx_app import jobs
-
     scope = retry_scope(credential_id)
     task_id = progress.start_task(RETRY_ALL_KIND, scope=scope, total=len(failed_event_ids(credential_id)))
     progress.remember(scope, RETRY_ALL_KIND, task_id)
     try:
-        jobs.queue(jobs.QUEUE_DEFAULT).enqueue(
-            "bx_app.journal_view.retry_all_job", credential_id, task_id,
-            job_timeout=1800, result_ttl=600, failure_ttl=86400)
+        queues.retry_all_failed(credential_id, task_id)
     except Exception as exc:
         progress.fail(task_id, f"cannot queue: {exc}")
         raise
     return task_id
 
 
-@in_app_context
-def retry_all_job(credential_id: int, task_id: str) -> int:
+def retry_all_failed(credential_id: int, task_id: str) -> int:
     """Put every failed event of the credential back in the queue, a chunk at a time; returns how many."""
     try:
         ids = failed_event_ids(credential_id)

@@ -20,6 +20,11 @@ from flask import current_app, has_app_context
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from bx_app.bitrix import client as bitrix_client
+from bx_app.extensions import db, redis_connection
+from bx_app.models import Credential, Portal
+from bx_app.uis import client as uis_client
+
 log = logging.getLogger(__name__)
 event_log = logging.getLogger("bx_app.events")
 
@@ -88,8 +93,6 @@ def _text(value) -> str:
 def _redis():
     if not has_app_context():
         return None
-    from bx_app.extensions import redis_connection
-
     return redis_connection(current_app.config["REDIS_URL"])
 
 
@@ -165,9 +168,6 @@ def job_finished(job: str, seconds: float) -> None:
 
 
 def _member_id(credential_id: int) -> str | None:
-    from bx_app.extensions import db
-    from bx_app.models import Credential, Portal
-
     return (db.session.query(Portal.member_id).join(Credential, Credential.portal_id == Portal.id)
             .filter(Credential.id == credential_id).scalar())
 
@@ -241,9 +241,6 @@ def scrape_registry(redis, state: Mapping) -> CollectorRegistry:
 
 def install_client_observers() -> None:
     """Connect the clients' observer hooks (they know nothing of metrics) to this module. Idempotent."""
-    from bx_app.bitrix import client as bitrix_client
-    from bx_app.uis import client as uis_client
-
     bitrix_client.stats_observer = bitrix_counted
     uis_client.call_observer = data_api_called
 

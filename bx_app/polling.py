@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from flask import current_app
 
-from bx_app import intake
+from bx_app import intake, queues
 from bx_app.extensions import db, redis_connection
 from bx_app.models import Credential, Event, PollCursor, Portal, UisAccount
 from bx_app.models.account import PortalStatus
@@ -57,12 +57,9 @@ def pollable_credential_ids() -> list[int]:
 
 
 def enqueue_polls() -> int:
-    from bx_app import jobs
-
     ids = pollable_credential_ids()
-    q = jobs.queue(jobs.QUEUE_DEFAULT)
     for credential_id in ids:
-        q.enqueue("bx_app.jobs.poll_credential", credential_id, job_timeout=600, result_ttl=300)
+        queues.poll_credential(credential_id)
     return len(ids)
 
 

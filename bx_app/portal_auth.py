@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from redis.exceptions import LockError, RedisError
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,7 @@ from bx_app.bitrix.errors import (
 from bx_app.bitrix.limiter import DEFAULT_CAPACITY, DEFAULT_RATE, PortalRateLimiter
 from bx_app.bitrix.oauth import OAuthServer, TokenSet
 from bx_app.extensions import db, redis_connection
+from bx_app.installation import oauth_token_url
 from bx_app.models.account import Portal, PortalStatus
 from bx_app.models.timeutil import utcnow
 from bx_app.outbound import OutboundPolicy
@@ -185,16 +187,12 @@ class PortalTokenSource:
 
 def oauth_server_from_config(config: Mapping, server_endpoint: str | None = None) -> OAuthServer:
     """The authorization server for a portal: its own region's when that is a trusted Bitrix24 host."""
-    from bx_app.installation import oauth_token_url
-
     return OAuthServer(oauth_token_url(server_endpoint, config), config["B24_CLIENT_ID"], config["B24_CLIENT_SECRET"])
 
 
 def client_for_portal(portal_id: int, config: Mapping | None = None, redis=None, **client_options) -> PortalClient:
     """A ``PortalClient`` for a stored portal: its tokens, its rate limits (shared through Redis)."""
     if config is None:
-        from flask import current_app
-
         config = current_app.config
     if redis is None:
         redis = redis_connection(config.get("REDIS_URL"))

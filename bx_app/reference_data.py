@@ -1,6 +1,8 @@
 """Read side of the synced reference data, for the settings window and the engine (plain data, no HTTP)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bx_app.extensions import db
 from bx_app.models import Credential, EmployeeLink, ReferenceData
 
@@ -79,3 +81,33 @@ def uis_sites(credential_id: int) -> list[dict]:
 
 def last_sync(credential_id: int) -> dict | None:
     return reference(credential_id, "sync_result")
+
+
+@dataclass(frozen=True)
+class PlanningReference:
+    """What the planner reads from the last sync, read once per group of events (or per preview)."""
+
+    active_user_ids: frozenset[int] | None     # None before the first sync: stored ids are trusted
+    b24_fields: dict                           # {"lead"|"deal"|"contact": {CODE: meta}}
+    employee_users: dict[int, int]             # UIS employee id → the matched Bitrix24 user
+    known_channel_ids: list[int] | None        # UIS chat channels at the last sync; None before any
+
+    def employee_user(self, uis_employee_id) -> int | None:
+        try:
+            return self.employee_users.get(int(uis_employee_id)) if uis_employee_id else None
+        except (TypeError, ValueError):
+            return None
+
+
+def planning_reference(credential_id: int) -> PlanningReference:
+    active = active_user_ids(credential_id)
+    fields = b24_fields(credential_id)
+    channels = None
+    if synced_at(credential_id, "uis_channels") is not None:
+        channels = [int(c["id"]) for c in uis_channels(credential_id) if c.get("id") is not None]
+    return PlanningReference(
+        active_user_ids=frozenset(int(i) for i in active) if active else None,
+        b24_fields={entity: (fields.get(entity) or {}) for entity in ("lead", "deal", "contact")},
+        employee_users={row.uis_employee_id: row.b24_user_id for row in employee_links(credential_id).values()
+                        if row.b24_user_id},
+        known_channel_ids=channels)

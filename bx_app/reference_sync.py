@@ -7,14 +7,20 @@ from datetime import UTC, datetime
 
 from flask import current_app
 
-from bx_app import progress
+from bx_app import progress, queues
 from bx_app.extensions import db, redis_connection
 from bx_app.integration.employees import match_employees
 from bx_app.models import Credential, EmployeeLink, Portal, ReferenceData
+from bx_app.models.account import PortalStatus
+from bx_app.portal_auth import client_for_portal
+from bx_app.reference_data import reference
+from bx_app.uis.client import DataApiClient
 
 log = logging.getLogger(__name__)
 
 TASK_KIND = "reference_sync"
+# The scheduled sync of every installed credential (M1).
+SCHEDULE_SECONDS = 30 * 60
 # Steps as the progress bar counts them; the page words them (message = the step's code).
 STEPS = ("bitrix", "users", "uis_employees", "uis_channels", "uis_sites", "matching")
 USER_KEYS = ("ID", "ACTIVE", "NAME", "LAST_NAME", "SECOND_NAME", "EMAIL", "WORK_POSITION")
@@ -58,8 +64,6 @@ def _pipelines(categories_result, statuses: list[dict]) -> list[dict]:
 
 def sync_bitrix(credential: Credential, counts: dict, task_id: str | None) -> None:
     """Everything from the portal in one batch (plus one more for users beyond the first 50)."""
-    from bx_app.portal_auth import client_for_portal
-
     client = client_for_portal(credential.portal_id)
     answer = client.batch({
         "users": ("user.get", {"start": 0}),
@@ -105,8 +109,6 @@ def sync_bitrix(credential: Credential, counts: dict, task_id: str | None) -> No
 
 
 def sync_uis(credential: Credential, counts: dict, task_id: str | None, client=None) -> None:
-    from bx_app.uis.client import DataApiClient
-
     account = credential.uis_account
     if client is None:
         client = DataApiClient(current_app.config["UIS_DATA_API_URL"], account.data_api_token,
@@ -133,8 +135,6 @@ def sync_uis(credential: Credential, counts: dict, task_id: str | None, client=N
 
 def rematch(credential_id: int) -> dict:
     """Match the stored UIS employees to the stored Bitrix24 users again; manual links are kept as they are."""
-    from bx_app.reference_data import reference
-
     employees = reference(credential_id, "uis_employees", [])
     users = reference(credential_id, "b24_users", [])
     rows = {row.uis_employee_id: row for row in EmployeeLink.query.filter_by(credential_id=credential_id)}
@@ -233,21 +233,16 @@ def _sync_locked(credential_id: int, task_id: str | None) -> dict:
 
 def start_sync(credential_id: int) -> str:
     """Queue a sync of the credential with a progress task (or return the one that is running)."""
-    from bx_app.jobs import QUEUE_SYNC, queue
-    from bx_app.sync_jobs import sync_credential_job
-
     scope = scope_of(credential_id)
     running = progress.latest(scope, TASK_KIND)
     if progress.is_running(running):
         return running["id"]
     task_id = progress.start_task(TASK_KIND, scope, total=len(STEPS))
     progress.remember(scope, TASK_KIND, task_id)
-    queue(QUEUE_SYNC).enqueue(sync_credential_job, credential_id, task_id, job_timeout=900)
+    queues.sync_credential(credential_id, task_id)
     return task_id
 
 
 def syncable_credential_ids() -> list[int]:
-    from bx_app.models.account import PortalStatus
-
     return [c.id for c in Credential.query.join(Portal).filter(Portal.status == PortalStatus.INSTALLED)
             .order_by(Credential.id)]

@@ -277,7 +277,7 @@ def draft_to_tree(draft: dict, catalog: dict, prefix: str) -> tuple[dict | None,
     tree = convert(draft, "")
     if tree is None:
         return None, errors
-    for error in validate_tree(tree, catalog):
+    for error in validate_tree(tree, catalog, _):
         match = re.match(r"^(.*?)(?:\.?(field|operator|value|op|items)(\[\d+\])?)?$", error.path)
         node_path, part = (match.group(1), match.group(2)) if match else (error.path, None)
         draft_path = paths.get(node_path, "0")
@@ -514,7 +514,7 @@ def channel_options(draft: dict, channel: str, ref: dict) -> tuple[bool, dict, d
     options["title_template"] = {}
     for entity in ("lead", "deal", "activity"):
         text = draft[f"title_{entity}"]
-        for message in titles.validate_template(text):
+        for message in titles.validate_template(text, _):
             err(f"title_{entity}", message)
         options["title_template"][entity] = text
     rows = []
@@ -531,7 +531,7 @@ def channel_options(draft: dict, channel: str, ref: dict) -> tuple[bool, dict, d
         rows.append(({"uis_field": row["uis_field"], "entity": row["entity"], "b24_field": row["b24_field"],
                       "value_map": value_map}, i))
     if b24_fields:
-        for error in field_mapping.validate_rows([r for r, _i in rows], b24_fields, catalog):
+        for error in field_mapping.validate_rows([r for r, _i in rows], b24_fields, catalog, _=_):
             match = re.match(r"field_map\[(\d+)\]\.(\w+)", error.path)
             if match:
                 err(f"fm-{rows[int(match.group(1))][1]}-{match.group(2)}", error.message)

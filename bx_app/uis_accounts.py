@@ -23,6 +23,7 @@ from bx_app.outbound import AddressForbidden, OutboundPolicy
 from bx_app.portal_auth import store_tokens
 from bx_app.uis.client import DataApiClient
 from bx_app.uis.errors import TransportError, UisError
+from bx_app.uis.notifications import default_template
 
 log = logging.getLogger(__name__)
 
@@ -383,17 +384,13 @@ def _event_titles() -> dict:
 
 def notification_templates() -> list[dict]:
     """For each UIS event the app listens to: its cabinet name and the templates to paste, per HTTP method."""
-    try:
-        from bx_app.uis.notifications import default_template
-    except ImportError:  # the notifications module is not there yet
-        default_template = None
     rows = []
     titles = _event_titles()
     for event in NOTIFICATION_EVENTS:
         templates = {}
         for method in ("POST", "GET"):
             try:
-                templates[method] = default_template(event, method) if default_template else ""
+                templates[method] = default_template(event, method)
             except ValueError:
                 templates[method] = ""
         rows.append({"event": event, "title": titles[event], "templates": templates})

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
-
 from bx_app.integration import event_fields as ef
+from bx_app.integration.words import Translate, russian
 
 ENTITIES = ("lead", "deal", "contact")
 MAX_ROWS = 50
@@ -65,7 +64,8 @@ def mappable_fields(b24_fields: dict, entity: str) -> dict[str, dict]:
             if not meta.get("isReadOnly") and meta.get("type") in TYPE_FITS and code not in MANAGED}
 
 
-def validate_rows(rows, b24_fields: dict, catalog: dict | None = None, prefix: str = "field_map") -> list[RowError]:
+def validate_rows(rows, b24_fields: dict, catalog: dict | None = None, prefix: str = "field_map",
+                  _: Translate = russian) -> list[RowError]:
     """Every problem of the rows, by position; [] when they can be stored."""
     catalog = ef.FIELDS if catalog is None else catalog
     if not isinstance(rows, list):

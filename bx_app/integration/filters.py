@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
-
 from bx_app.integration import event_fields as ef
+from bx_app.integration.words import Translate, russian
 
 MAX_DEPTH = 4  # the root group is level 1; groups nest down to level 4
 MAX_CONDITIONS = 50
@@ -42,7 +41,7 @@ def _join(path: str, part: str) -> str:
     return f"{path}.{part}" if path else part
 
 
-def _check_scalar(field: ef.EventField, value, path: str, errors: list[TreeError]) -> None:
+def _check_scalar(field: ef.EventField, value, path: str, errors: list[TreeError], _: Translate) -> None:
     if field.type == ef.STRING or field.type == ef.TAGS:
         if not isinstance(value, str) or not value.strip():
             errors.append(TreeError(path, _("Укажите текст.")))
@@ -61,7 +60,7 @@ def _check_scalar(field: ef.EventField, value, path: str, errors: list[TreeError
         errors.append(TreeError(path, _("Нужно «да» или «нет».")))
 
 
-def _check_condition(node: dict, catalog: dict, path: str, errors: list[TreeError]) -> None:
+def _check_condition(node: dict, catalog: dict, path: str, errors: list[TreeError], _: Translate) -> None:
     name = node.get("field")
     field = catalog.get(name) if isinstance(name, str) else None
     if field is None:
@@ -85,24 +84,24 @@ def _check_condition(node: dict, catalog: dict, path: str, errors: list[TreeErro
             errors.append(TreeError(value_path, _("Не больше %(n)d значений.", n=MAX_LIST)))
         else:
             for index, item in enumerate(value):
-                _check_scalar(field, item, f"{value_path}[{index}]", errors)
+                _check_scalar(field, item, f"{value_path}[{index}]", errors, _)
     elif operator in ef.RANGE_VALUE:
         if not isinstance(value, list) or len(value) != 2:
             errors.append(TreeError(value_path, _("Укажите два числа через запятую: от, до.")))
         else:
             before = len(errors)
-            _check_scalar(field, value[0], f"{value_path}[0]", errors)
-            _check_scalar(field, value[1], f"{value_path}[1]", errors)
+            _check_scalar(field, value[0], f"{value_path}[0]", errors, _)
+            _check_scalar(field, value[1], f"{value_path}[1]", errors, _)
             if len(errors) == before and value[0] > value[1]:
                 errors.append(TreeError(value_path, _("Начало диапазона больше конца.")))
     else:
-        _check_scalar(field, value, value_path, errors)
+        _check_scalar(field, value, value_path, errors, _)
     extra = set(node) - {"field", "operator", "value"}
     if extra:
         errors.append(TreeError(path, _("Лишние ключи: %(keys)s.", keys=", ".join(sorted(extra)))))
 
 
-def validate_tree(tree, catalog: dict) -> list[TreeError]:
+def validate_tree(tree, catalog: dict, _: Translate = russian) -> list[TreeError]:
     """Every problem of the tree with its position; [] when it can be stored. ``None`` (no filter) is fine."""
     if tree is None:
         return []
@@ -115,7 +114,7 @@ def validate_tree(tree, catalog: dict) -> list[TreeError]:
             return
         if not is_group(node):
             count[0] += 1
-            _check_condition(node, catalog, path, errors)
+            _check_condition(node, catalog, path, errors, _)
             return
         if depth > MAX_DEPTH:
             errors.append(TreeError(path, _("Слишком глубокая вложенность групп (не больше %(n)d уровней).",

@@ -13,6 +13,11 @@ from bx_app.integration.contact_data import (
     normalise_phone,
     phone_multifield,
 )
+from bx_app.integration.event_fields import facts_from_event
+from bx_app.integration.field_mapping import apply_rows
+from bx_app.integration.filters import evaluate
+from bx_app.integration.responsible import pick_responsible
+from bx_app.integration.titles import render_title
 
 ORIGINATOR_ID = "uis"
 CRM_MODE_CLASSIC = 1
@@ -163,8 +168,6 @@ def contact_of(event: EventFacts) -> dict:
 
 def facts_of(event: EventFacts) -> dict:
     """The flat facts filters, titles, responsible rules and field maps read (enrichment overrides the payload)."""
-    from bx_app.integration.event_fields import facts_from_event
-
     extra = event.extra or {}
     contact = contact_of(event)
     flat = {**(extra.get("chat") or {}), "visitor_name": contact["name"] or None, "phone": contact["phone"],
@@ -225,6 +228,11 @@ def content_of(event: EventFacts, contact: dict, lang: str, as_html: bool) -> st
 # --- gates: decisions that need no Bitrix24 call ---------------------------------------------------
 def gate(event: EventFacts, settings: dict, lang: str = "ru") -> Plan | None:
     """A skip decided from the event and the settings alone (no lookup), or None to go on."""
+    return settings_gate(event, settings) or facts_gate(event, settings, lang)
+
+
+def settings_gate(event: EventFacts, settings: dict) -> Plan | None:
+    """The skips the settings decide from the event's kind and stage alone, before any enrichment."""
     if not (settings.get("main") or {}).get("active"):
         return Plan(action="skip", reason="main_inactive")
     channel = CHANNEL_OF_KIND.get(event.kind)
@@ -238,6 +246,15 @@ def gate(event: EventFacts, settings: dict, lang: str = "ru") -> Plan | None:
         return None  # what the start created decides (its filters were applied then)
     if event.stage not in wanted:
         return Plan(action="skip", reason="wrong_stage", summary={"create_on": options.get("create_on")})
+    return None
+
+
+def facts_gate(event: EventFacts, settings: dict, lang: str = "ru") -> Plan | None:
+    """The skips that read the event's (enriched) facts: chat channels, contact data, the filter."""
+    channel = CHANNEL_OF_KIND[event.kind]
+    options = settings.get(channel) or {}
+    if event.stage not in STAGES[channel].get(options.get("create_on") or "", set()):
+        return None  # a chat's finish adding the transcript: what the start created decides
     if channel == "chats":
         channels = options.get("channels") or {}
         chat = (event.extra or {}).get("chat") or {}
@@ -254,8 +271,6 @@ def gate(event: EventFacts, settings: dict, lang: str = "ru") -> Plan | None:
             return Plan(action="skip", reason="no_contact_data")
     tree = options.get("filter")
     if tree:
-        from bx_app.integration.filters import evaluate
-
         passed, explanation = evaluate(tree, facts_of(event), lang)
         if not passed:
             return Plan(action="skip", reason="filtered_out", summary={"filter": explanation})
@@ -278,8 +293,6 @@ def lookup_needs(event: EventFacts, settings: dict, crm_mode: int | None = CRM_M
 
 # --- the plan --------------------------------------------------------------------------------------
 def _responsible(options: dict, main: dict, lookup: Lookup, facts: dict, lang: str) -> tuple[int | None, str]:
-    from bx_app.integration.responsible import pick_responsible
-
     active = set(lookup.active_user_ids) if lookup.active_user_ids is not None else None
     candidates = [int(c) for c in (options.get("default_responsible_id"), main.get("default_responsible_id"),
                                    lookup.fallback_responsible_id) if c]
@@ -302,8 +315,6 @@ def _mapped(options: dict, facts: dict, lookup: Lookup) -> dict:
     rows = options.get("field_map") or []
     if not rows:
         return {}
-    from bx_app.integration.field_mapping import apply_rows
-
     return apply_rows(rows, facts, lookup.b24_fields or {}) or {}
 
 
@@ -311,8 +322,6 @@ def _title(options: dict, which: str, facts: dict, lang: str, fallback: str) -> 
     template = (options.get("title_template") or {}).get(which)
     if not template:
         return fallback[:255]
-    from bx_app.integration.titles import render_title
-
     return (render_title(template, facts, lang) or fallback)[:255]
 
 
@@ -332,9 +341,12 @@ def _is_repeat(lookup: Lookup) -> bool:
     return bool(others.get("LEAD") or others.get("CONTACT"))
 
 
-def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") -> Plan:
-    """Every option of the channel applied to one event: the Bitrix24 commands, or why none."""
-    skipped = gate(event, settings, lang)
+def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru", gated: bool = False) -> Plan:
+    """Every option of the channel applied to one event: the Bitrix24 commands, or why none.
+
+    `gated`: the caller already passed the event through `gate` (the engine does, before its lookups).
+    """
+    skipped = None if gated else gate(event, settings, lang)
     if skipped is not None:
         return skipped
     if final_transcript_wanted(event, settings):

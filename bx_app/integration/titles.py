@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import re
 
-from flask_babel import gettext as _
-
 from bx_app.integration import event_fields as ef
+from bx_app.integration.words import Translate, russian
 
 MAX_LENGTH = 255
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -30,7 +29,7 @@ def placeholders_in(text: str) -> list[str]:
     return _PLACEHOLDER.findall(text or "")
 
 
-def validate_template(text) -> list[str]:
+def validate_template(text, _: Translate = russian) -> list[str]:
     """Messages about the template (unknown placeholders, stray braces, length); [] when it is fine."""
     if not isinstance(text, str) or not text.strip():
         return [_("Укажите шаблон названия.")]

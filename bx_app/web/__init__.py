@@ -7,6 +7,23 @@ from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
+from bx_app.extensions import db
+from bx_app.web import (
+    app_session,
+    b24_oauth,
+    health,
+    hooks,
+    iframe,
+    install,
+    journal,
+    navigation,
+    request_guard,
+    security_headers,
+    settings,
+    time_display,
+    uis_side,
+)
+
 log = logging.getLogger(__name__)
 
 ERROR_TITLES = {
@@ -33,22 +50,6 @@ def _wants_json() -> bool:
 
 
 def register_blueprints(app: Flask) -> None:
-    from bx_app.web import (
-        app_session,
-        b24_oauth,
-        health,
-        hooks,
-        iframe,
-        install,
-        journal,
-        navigation,
-        request_guard,
-        security_headers,
-        settings,
-        time_display,
-        uis_side,
-    )
-
     app_session.init_app(app)
     navigation.init_app(app)
     security_headers.init_app(app)
@@ -76,8 +77,6 @@ def register_blueprints(app: Flask) -> None:
         # Never a stack trace to the client; the log has it, with the portal when we know it.
         log.exception("unhandled error on %s %s member_id=%s", request.method, request.path,
                       request.values.get("member_id") or request.values.get("auth[member_id]"))
-        from bx_app.extensions import db
-
         db.session.rollback()
         if _wants_json():
             return jsonify(error="Internal Server Error", reason="unexpected error, logged"), 500

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, g, request
+from flask import Flask, g, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException
 
@@ -78,17 +79,14 @@ class AppSessionInterface(SecureCookieSessionInterface):
 
 def start_token_session(app: Flask, data: dict) -> str:
     """Turn this request's session into a token session (after a verified portal POST)."""
-    from flask import session as flask_session
-    from flask_wtf.csrf import generate_csrf
-
-    flask_session.clear()
-    flask_session.update(data)
-    flask_session["iat"] = int(time.time())
-    flask_session.from_token = True  # save_session: no cookie for this response either
+    session.clear()
+    session.update(data)
+    session["iat"] = int(time.time())
+    session.from_token = True  # save_session: no cookie for this response either
     # The CSRF secret becomes part of the token before anything renders.
     g.pop("csrf_token", None)
     generate_csrf()
-    token = issue_token(app, dict(flask_session))
+    token = issue_token(app, dict(session))
     g.app_session_token = token
     return token
 

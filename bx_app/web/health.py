@@ -4,11 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, text
 
+from bx_app import queues
 from bx_app.extensions import db, redis_connection
 from bx_app.models import Event
 from bx_app.models.event import EventStatus
+from bx_app.observability import scrape_registry
 
 bp = Blueprint("health", __name__)
 
@@ -18,8 +21,6 @@ def shared_state() -> dict:
 
     Read from the database and Redis, never from this process: every web process answers the same.
     """
-    from bx_app import jobs
-
     state: dict = {"database": "ok", "redis": "ok", "queue_depth": {}, "oldest_pending_seconds": None}
     try:
         db.session.execute(text("SELECT 1"))
@@ -39,9 +40,9 @@ def shared_state() -> dict:
     try:
         redis = redis_connection(current_app.config["REDIS_URL"])
         pipe = redis.pipeline(transaction=False)
-        for name in jobs.QUEUES:
+        for name in queues.ALL:
             pipe.llen(f"rq:queue:{name}")
-        for name, depth in zip(jobs.QUEUES, pipe.execute(), strict=True):
+        for name, depth in zip(queues.ALL, pipe.execute(), strict=True):
             state["queue_depth"][name] = depth
     except Exception as exc:  # noqa: BLE001
         state["redis"] = f"down: {exc.__class__.__name__}"
@@ -58,10 +59,6 @@ def healthz():
 @bp.get("/metrics")
 def metrics():
     """Prometheus text format: what every process recorded (kept in Redis) and the shared state now."""
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from bx_app.observability import scrape_registry
-
     state = shared_state()
     redis = redis_connection(current_app.config["REDIS_URL"]) if state["redis"] == "ok" else None
     try:

@@ -8,8 +8,8 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 
 from bx_app import intake
-from bx_app.extensions import csrf
-from bx_app.models import Credential
+from bx_app.extensions import csrf, db
+from bx_app.models import Credential, Event
 from bx_app.models.event import EventStatus
 from bx_app.uis.notifications import NotificationInvalid, parse_notification
 
@@ -138,9 +138,6 @@ def _journal_rejection(credential_id: int, reason: str) -> None:
          "body": request.get_data(as_text=True, cache=True)[:2000].replace("\x00", "\ufffd")},
         source="push")
     if recorded.created:
-        from bx_app.extensions import db
-        from bx_app.models import Event
-
         Event.query.filter_by(id=recorded.event_id).update(
             {"status": EventStatus.SKIPPED, "reason": f"rejected: {reason}"})
         db.session.commit()

@@ -27,6 +27,7 @@ from bx_app.models import Portal
 from bx_app.models.account import PortalStatus
 from bx_app.uis_accounts import notification_templates
 from bx_app.web import app_session, setup_view
+from bx_app.web.b24_oauth import authorize_redirect_url
 from bx_app.web.install import claim_link_for, frame_for, rejection_page, verified_portal_post
 from bx_app.web.viewer import current_viewer
 
@@ -175,7 +176,5 @@ def _with_language(link: str) -> str:
 @admin_required
 def reconnect():
     """Start the portal's OAuth consent again (opens in a new tab: the portal will not be framed)."""
-    from bx_app.web.b24_oauth import authorize_redirect_url
-
     portal = current_portal()
     return redirect(authorize_redirect_url(portal.portal_url, {"purpose": "reconnect", "portal_id": portal.id}))

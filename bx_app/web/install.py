@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from itsdangerous import URLSafeTimedSerializer
 
-from bx_app import installation
+from bx_app import installation, reference_sync
 from bx_app.extensions import csrf
 from bx_app.installation import InstallRejected
 
@@ -67,9 +67,7 @@ def rejection_page(exc: InstallRejected, title: str):
 def start_reference_sync(credential_id: int) -> None:
     """After an install, read the portal's users, fields and pipelines (M1) in the background."""
     try:
-        from bx_app.sync_jobs import sync_after_install
-
-        sync_after_install(credential_id)
+        reference_sync.start_sync(credential_id)
     except Exception:  # noqa: BLE001 - the schedule and the Main tab's button catch up later
         log.warning("could not queue the reference sync of credential %s", credential_id, exc_info=True)
 

@@ -121,6 +121,10 @@ class Stack:
     def start_worker(self) -> subprocess.Popen:
         return self._spawn("worker", [sys.executable, "-m", "flask", "--app", "wsgi", "worker"])
 
+    def start_scheduler(self) -> subprocess.Popen:
+        """The deployment's one periodic schedule (polls, sweeper, token keep-alive, sync)."""
+        return self._spawn("scheduler", [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"])
+
     def kill(self, name: str, sig: int = signal.SIGTERM) -> None:
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
@@ -140,6 +144,7 @@ class Stack:
         self.start_sandbox()
         self.start_web()
         self.start_worker()
+        self.start_scheduler()
         return self
 
     def stop(self) -> None:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from bx_app import intake, processing
+from bx_app import intake
+from bx_app.engine import drain, write
 from bx_app.extensions import db
 from bx_app.models import Event
 from bx_app.models.event import EventStatus
@@ -43,7 +44,7 @@ class World:
 
     # --- running
     def run(self, *event_ids: int) -> dict:
-        return processing.process_group(self.portal_id, list(event_ids))
+        return drain.process_group(self.portal_id, list(event_ids))
 
     def drain_all(self, rounds: int = 30) -> None:
         """Drain the pending set; retries scheduled for later run now (the clock of RQ is not ours)."""
@@ -55,7 +56,7 @@ class World:
                 return
             for event_id in waiting:
                 intake.enqueue_event(event_id, self.portal_id)
-            processing.drain_portal(self.portal_id)
+            drain.drain_portal(self.portal_id)
 
     def event(self, event_id: int) -> Event:
         db.session.expire_all()
@@ -75,7 +76,7 @@ class World:
 
 @pytest.fixture
 def world(app, monkeypatch):
-    monkeypatch.setattr(processing.time, "sleep", lambda s: None)
+    monkeypatch.setattr(write.time, "sleep", lambda s: None)
     with connected_sandbox(app, rate_per_second=1000, bucket_size=1000) as sandbox:
         world = World(app, sandbox.state, sandbox.uis_app, sandbox.credential.id, sandbox.portal.id)
         save_channel(sandbox.credential.id, "main", True, {"default_responsible_id": 1})

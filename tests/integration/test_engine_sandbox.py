@@ -169,9 +169,9 @@ def test_burst_coalesces_into_shared_batches(world):
     for event_id in ids:
         intake.enqueue_event(event_id, world.portal_id)
     before = world.requests
-    from bx_app import processing
+    from bx_app.engine import drain
 
-    processing.drain_portal(world.portal_id)
+    drain.drain_portal(world.portal_id)
     world.drain_all()
     made = world.requests - before
     assert all(world.event(i).status == EventStatus.DONE for i in ids)
@@ -187,9 +187,9 @@ def test_fault_storm_every_event_done_exactly_once(world):
         world.portal.faults.add({"error": error, "probability": 0.08, "count": None})
     for event_id in ids:
         intake.enqueue_event(event_id, world.portal_id)
-    from bx_app import processing
+    from bx_app.engine import drain
 
-    processing.drain_portal(world.portal_id)
+    drain.drain_portal(world.portal_id)
     world.drain_all(rounds=60)
     world.portal.faults.clear()
     world.drain_all()
@@ -239,9 +239,9 @@ def test_retries_go_back_through_the_pending_set_in_one_delayed_job(world):
     assert [(j.func_name, j.args) for j in jobs] == [("bx_app.jobs.requeue_events", (world.portal_id, ids))]
     world.portal.faults.clear()
     assert intake.requeue_events(world.portal_id, ids) == 3
-    from bx_app import processing
+    from bx_app.engine import drain
 
-    processing.drain_portal(world.portal_id)
+    drain.drain_portal(world.portal_id)
     assert {world.event(i).status for i in ids} == {EventStatus.DONE}
 
 

@@ -13,8 +13,8 @@ import re
 import pytest
 import responses
 
+from bx_app.engine.chat_enrichment import enrich_chats
 from bx_app.extensions import db
-from bx_app.integration.chat_enrichment import enrich_chats
 from bx_app.models import Credential, Event, Portal, UisAccount
 from bx_app.uis.notifications import STAGE_UNSURE, flatten_payload, parse_notification
 from tests.conftest import reference_fixture

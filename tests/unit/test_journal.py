@@ -285,7 +285,7 @@ def test_retry_all_runs_in_chunks_and_reports_progress(app, client, world, enque
     response = client.post(f"/journal/{cred.id}/retry-failed", data={"_s": token})
     assert response.status_code == 302
     jobs = Queue("default", connection=redis_connection(app.config["REDIS_URL"])).get_jobs()
-    assert len(jobs) == 1 and jobs[0].func_name == "bx_app.journal_view.retry_all_job"
+    assert len(jobs) == 1 and jobs[0].func_name == "bx_app.jobs.retry_all_failed"
     credential_id, task_id = jobs[0].args
     assert credential_id == cred.id
 
@@ -297,7 +297,7 @@ def test_retry_all_runs_in_chunks_and_reports_progress(app, client, world, enque
     client.post(f"/journal/{cred.id}/retry-failed", data={"_s": token})
     assert len(Queue("default", connection=redis_connection(app.config["REDIS_URL"])).get_jobs()) == 1
 
-    assert journal_view.retry_all_job(cred.id, task_id) == 120  # what the worker would run
+    assert journal_view.retry_all_failed(cred.id, task_id) == 120  # what the worker would run
 
     state = client.get(f"/journal/{cred.id}/tasks/{task_id}", query_string={"_s": token},
                        headers={"Accept": "application/json"}).get_json()
@@ -311,7 +311,7 @@ def test_retry_all_runs_in_chunks_and_reports_progress(app, client, world, enque
     assert 'data-state="done"' in page and "setTimeout(poll" not in page
 
 
-def test_retry_all_job_progress_is_monotonic(app, world, monkeypatch):
+def test_retry_all_failed_progress_is_monotonic(app, world, monkeypatch):
     cred = world["mine"]
     for n in range(130):
         add_event(cred, n, status=EventStatus.FAILED)
@@ -324,12 +324,12 @@ def test_retry_all_job_progress_is_monotonic(app, world, monkeypatch):
         seen.append(progress.read(task)["done"])
 
     monkeypatch.setattr(progress, "update", spy)
-    journal_view.retry_all_job(cred.id, task_id)
+    journal_view.retry_all_failed(cred.id, task_id)
     assert seen[:4] == [0, 50, 100, 130]
     assert progress.read(task_id)["state"] == progress.DONE
 
 
-def test_retry_all_job_failure_is_reported(app, world, monkeypatch):
+def test_retry_all_failed_failure_is_reported(app, world, monkeypatch):
     cred = world["mine"]
     add_event(cred, 1, status=EventStatus.FAILED)
     task_id = progress.start_task(journal_view.RETRY_ALL_KIND, scope=journal_view.retry_scope(cred.id))
@@ -339,7 +339,7 @@ def test_retry_all_job_failure_is_reported(app, world, monkeypatch):
 
     monkeypatch.setattr(journal_view.intake, "retry_events", broken)
     with pytest.raises(RuntimeError):
-        journal_view.retry_all_job(cred.id, task_id)
+        journal_view.retry_all_failed(cred.id, task_id)
     task = progress.read(task_id)
     assert task["state"] == progress.FAILED and task["message"] == "database gone"
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import responses
 
-from bx_app import processing
+from bx_app.engine import drain
 from bx_app.extensions import db
 from bx_app.integration.planner import b24_time
-from bx_app.models import Credential, Portal, UisAccount
+from bx_app.models import Credential, Event, Portal, UisAccount
 from bx_app.models.account import PortalStatus
 from bx_app.models.timeutil import utcnow
 from bx_app.settings_store import save_channel
@@ -90,10 +90,10 @@ def test_O3_repeat_attach_lands_on_the_visitors_own_open_entity_or_a_new_one(app
     expected = _seed(crm, case)
     event_id = _request(credential)
 
-    statuses = processing.process_group(credential.portal_id, [event_id])
+    statuses = drain.process_group(credential.portal_id, [event_id])
 
     assert statuses[event_id] == "done"
-    event = db.session.get(processing.Event, event_id)
+    event = db.session.get(Event, event_id)
     assert _activities(crm, "lead", 900) == [] and _activities(crm, "deal", 950) == []  # never someone else's
     if expected["attached"] is None:
         assert "attached_to" not in event.result["plan"]
@@ -110,7 +110,7 @@ def test_O3_repeat_attach_lands_on_the_visitors_own_open_entity_or_a_new_one(app
 def test_O3_open_entity_lists_are_sent_only_with_concrete_ids(app, portal):
     credential, crm = portal
     _seed(crm, "contact_only")
-    processing.process_group(credential.portal_id, [_request(credential)])
+    drain.process_group(credential.portal_id, [_request(credential)])
     lists = [params for method, params in crm.sent if method in ("crm.lead.list", "crm.deal.list")
              and ("@ID" in params.get("filter", {}) or "@CONTACT_ID" in params.get("filter", {}))]
     assert lists == [{"filter": {"@CONTACT_ID": ["5"], "CLOSED": "N"}, "select": ["ID", "ASSIGNED_BY_ID"],
@@ -127,9 +127,9 @@ def test_O3_a_group_of_repeats_reads_its_open_entities_in_one_more_batch(app, po
     first = _request(credential, 3, visitor_name="Вера", visitor_phone_number="+79035550000",
                      visitor_email="vera@example.ru")
     sent_before = len(crm.sent)
-    processing.process_group(credential.portal_id, [anna, boris, first])
+    drain.process_group(credential.portal_id, [anna, boris, first])
 
-    rows = {i: db.session.get(processing.Event, i).result for i in (anna, boris, first)}
+    rows = {i: db.session.get(Event, i).result for i in (anna, boris, first)}
     assert rows[anna]["plan"]["attached_to"]["id"] == 30
     assert rows[boris]["plan"]["attached_to"]["id"] == 41
     assert "attached_to" not in rows[first]["plan"]
@@ -142,7 +142,7 @@ def test_activity_start_time_carries_the_uis_accounts_offset(app, portal):
     """A UIS time is local to the UIS account (here Yekaterinburg, UTC+5): Bitrix24 gets it with its offset."""
     credential, crm = portal
     save_channel(credential.id, "offline", True, {"entity": "lead_deal_activity", "notify": False})
-    processing.process_group(credential.portal_id, [_request(credential)])
+    drain.process_group(credential.portal_id, [_request(credential)])
     [activity] = [a for a in crm.tables["activity"].values() if a.get("ORIGIN_ID") == "offline_message:5001"]
     assert activity["START_TIME"] == "2026-11-29T14:30:00+05:00"
     moment = datetime.fromisoformat(activity["START_TIME"])

@@ -9,6 +9,7 @@ from flask import current_app
 from bx_app.extensions import db
 from bx_app.models import Credential, Event
 from bx_app.models.timeutil import to_local, zone_named
+from bx_app.polling import account_now
 from bx_app.uis.client import DataApiClient
 from bx_app.uis.errors import UisError
 from bx_app.uis.notifications import STAGE_UNSURE, stage_from_chat_status
@@ -49,8 +50,6 @@ def enrich_chats(credential_id: int, event_ids: list[int], client: DataApiClient
         need_rows = [chat_of[i] for i, p in payloads.items() if not p.get("_chat") and not p.get("chat_channel_id")]
         rows = {}
         if need_rows:
-            from bx_app.polling import account_now
-
             # The Data API's windows are wall-clock times of the account's zone.
             now = account_now(client.timezone)
             oldest = to_local(oldest, zone_named(client.timezone))

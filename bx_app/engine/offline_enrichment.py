@@ -9,6 +9,7 @@ from flask import current_app
 from bx_app.extensions import db
 from bx_app.models import Credential, Event
 from bx_app.models.timeutil import to_local, zone_named
+from bx_app.polling import account_now
 from bx_app.uis.client import DataApiClient, parse_uis_time
 from bx_app.uis.errors import UisError
 
@@ -55,8 +56,6 @@ def enrich_offline_message(event_id: int, client: DataApiClient | None = None) -
         client = DataApiClient(current_app.config["UIS_DATA_API_URL"], token, timezone=timezone, max_retries=1)
     try:
         if around is None:
-            from bx_app.polling import account_now
-
             around = account_now(timezone)
         rows = client.get_offline_messages(around - SEARCH_WINDOW, around + SEARCH_WINDOW, filter={
             "field": "id", "operator": "=", "value": int(event.external_id)})

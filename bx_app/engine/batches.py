@@ -24,11 +24,11 @@ def prefixed(commands: dict, prefix: str) -> dict:
     return {prefix + key: (method, _rename(params, prefix, keys)) for key, (method, params) in commands.items()}
 
 
-def pack(units: list[tuple[dict, list]], size: int = MAX_BATCH, single: bool = False) -> list[tuple[dict, list]]:
+def pack(units: list[tuple[dict, list]], size: int = MAX_BATCH) -> list[tuple[dict, list]]:
     """Units (commands that must travel together, their owners) into batches of ≤ `size` commands, in order.
 
     A unit is never split, so `$result` references and an event's all-or-nothing answer stay inside one
-    HTTP request. `single` gives one batch per unit (no sharing between events).
+    HTTP request.
     """
     batches: list[tuple[dict, list]] = []
     current: dict = {}
@@ -38,7 +38,7 @@ def pack(units: list[tuple[dict, list]], size: int = MAX_BATCH, single: bool = F
             continue
         if len(commands) > size:
             raise ValueError(f"{len(commands)} commands of one unit do not fit one batch")
-        if current and (single or len(current) + len(commands) > size):
+        if current and len(current) + len(commands) > size:
             batches.append((current, owners))
             current, owners = {}, []
         current.update(commands)
@@ -46,17 +46,3 @@ def pack(units: list[tuple[dict, list]], size: int = MAX_BATCH, single: bool = F
     if current:
         batches.append((current, owners))
     return batches
-
-
-def resolve(value, results: dict):
-    """`$result[key]` replaced by an earlier answer (for commands sent one by one, outside a batch)."""
-    if isinstance(value, str):
-        whole = _REF_RE.fullmatch(value)
-        if whole and whole.group(1) in results:
-            return results[whole.group(1)]
-        return _REF_RE.sub(lambda m: str(results[m.group(1)]) if m.group(1) in results else m.group(0), value)
-    if isinstance(value, dict):
-        return {k: resolve(v, results) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, results) for v in value]
-    return value

@@ -1,0 +1,155 @@
+"""A portal's pending events, a group at a time: prepare → lookup → plan → write → journal."""
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from flask import current_app
+from redis.exceptions import LockError, RedisError
+
+from bx_app import intake, queues
+from bx_app.bitrix.errors import PortalNeedsReauth
+from bx_app.engine import journal
+from bx_app.engine.lookup import lookup
+from bx_app.engine.prepare import prepare
+from bx_app.engine.work import Group, Work
+from bx_app.engine.write import write
+from bx_app.extensions import db, redis_connection
+from bx_app.integration.planner import CRM_MODE_CLASSIC, Lookup, Needs, lookup_needs, origin_id, plan
+from bx_app.models import Event, Portal
+from bx_app.models.event import EventStatus
+from bx_app.portal_auth import client_for_portal
+
+log = logging.getLogger(__name__)
+
+# How many events one drain job takes before letting other portals' jobs run, and how many share batches.
+DRAIN_BUDGET = 200
+DRAIN_CHUNK = 50
+
+
+def process_group(portal_id: int, event_ids: list[int]) -> dict[int, str]:
+    """Process some events of one portal together: their lookups and writes share Bitrix24 batches."""
+    redis = redis_connection()
+    locks, mine = [], []
+    for event_id in event_ids:
+        lock = redis.lock(f"bx:event-lock:{event_id}", timeout=current_app.config["EVENT_LOCK_SECONDS"],
+                          blocking_timeout=0)
+        if lock.acquire(blocking=False):
+            locks.append(lock)
+            mine.append(event_id)
+    prepared = None
+    try:
+        prepared = prepare(portal_id, mine)
+        statuses = dict(prepared.statuses)
+        if prepared.works:
+            run(prepared.group, prepared.works)
+            statuses.update({work.event_id: work.status or "retry" for work in prepared.works})
+        return statuses
+    finally:
+        if prepared is not None and prepared.group is not None:
+            journal.schedule_requeues(portal_id, prepared.group.retries)
+        for lock in locks:
+            with contextlib.suppress(LockError, RedisError):  # expired, or Redis gone: its timeout frees it
+                lock.release()
+
+
+def run(group: Group, works: list[Work]) -> None:
+    """Bitrix24 for a prepared group: one shared lookup, the plans, the shared writes."""
+    try:
+        reader = client_for_portal(group.portal_id)
+        writer = client_for_portal(group.portal_id, max_retries=0)  # a write is never re-sent blindly
+    except PortalNeedsReauth as exc:
+        for work in works:
+            journal.fail(work, "needs_reauth", str(exc))
+        return
+    seen: set[str] = set()
+    for work in works:
+        if work.start:  # only the entity's comments are read
+            work.needs = Needs(origin=origin_id(work.facts.kind, work.facts.external_id), phone=None, email=None,
+                               duplicates=False, open_entity=False, activity=False)
+        else:
+            work.needs = lookup_needs(work.facts, group.settings, group.crm_mode or CRM_MODE_CLASSIC)
+        # Two stages of one communication in one group ("finished" and "lost" of a chat) would both see
+        # nothing created yet: the later one waits for the next round, where it finds the first's entity.
+        key = work.needs.origin + (":transcript" if work.start else "")
+        if key in seen:
+            journal.defer(group, work, 1, "same_communication")
+        seen.add(key)
+    works = [w for w in works if not w.status]
+    crm_mode = lookup(group, reader, works)
+    if crm_mode is not None and crm_mode != group.crm_mode:
+        Portal.query.filter_by(id=group.portal_id).update({"crm_mode": crm_mode})
+        db.session.commit()
+        group.crm_mode = crm_mode
+
+    pending = []
+    for work in works:
+        if work.status:
+            continue
+        try:
+            work.plan = plan(work.facts, group.settings, lookup_of(group, work), group.lang, gated=True)
+        except Exception as exc:  # noqa: BLE001 - one event's bad data never stops the others
+            log.exception("planning event %s failed", work.event_id)
+            journal.fail(work, "internal_error", f"{type(exc).__name__}: {exc}")
+            continue
+        if work.plan.action == "skip":
+            journal.done(work, EventStatus.SKIPPED, work.plan.reason, {"plan": work.plan.summary})
+        elif work.plan.action == "exists":
+            ids = {f"{k}_id": v for k, v in (work.plan.summary.get("existing") or {}).items()}
+            journal.done(work, EventStatus.DONE, "already_created", {**ids, "plan": work.plan.summary})
+        else:
+            pending.append(work)
+    if pending:
+        write(group, writer, pending)
+
+
+def employee_of(work: Work):
+    """The UIS employee who handled the communication (a request's or a chat's), if any."""
+    return (work.facts.payload or {}).get("employee_id") or ((work.facts.extra or {}).get("chat") or {}).get(
+        "employee_id")
+
+
+def lookup_of(group: Group, work: Work) -> Lookup:
+    """What the planner reads for one event: the lookup's findings and the group's reference data."""
+    reference = group.reference
+    return Lookup(crm_mode=group.crm_mode or CRM_MODE_CLASSIC, existing=work.found.get("existing", {}),
+                  duplicates=work.found.get("duplicates", {}), open_entity=work.found.get("open"),
+                  written=work.written, fallback_responsible_id=group.installer_id,
+                  employee_user_id=reference.employee_user(employee_of(work)),
+                  active_user_ids=reference.active_user_ids, b24_fields=reference.b24_fields,
+                  portal_url=group.portal_url, start_entity=work.start, comments=work.found.get("comments"))
+
+
+def drain_portal(portal_id: int) -> int:
+    """Pop this portal's pending events in groups and process each group in shared batches; requeue when more."""
+    redis = redis_connection(current_app.config["REDIS_URL"])
+    key, flag = intake.pending_key(portal_id), intake.drain_flag(portal_id)
+    done = 0
+    while done < DRAIN_BUDGET:
+        redis.expire(flag, intake.drain_flag_seconds())
+        popped = redis.zpopmin(key, DRAIN_CHUNK)
+        if not popped:
+            break
+        ids = [int(member) for member, _score in popped]
+        try:
+            process_group(portal_id, ids)
+        except Exception:  # noqa: BLE001 - one group's bug never stalls the portal's queue
+            log.exception("processing events %s failed", ids)
+            db.session.rollback()
+            _fail_unfinished(ids)
+        done += len(ids)
+    if redis.zcard(key):
+        queues.start_drain(portal_id)  # keep the flag: this portal's drain continues after the others
+    else:
+        redis.delete(flag)
+        # An event added between the last pop and the delete must not wait for the sweeper.
+        if redis.zcard(key) and redis.set(flag, "1", nx=True, ex=intake.drain_flag_seconds()):
+            queues.start_drain(portal_id)
+    return done
+
+
+def _fail_unfinished(ids: list[int]) -> None:
+    for event_id in ids:
+        row = db.session.get(Event, event_id)
+        if row is not None and row.status in (EventStatus.NEW, EventStatus.PROCESSING):
+            journal.finish(event_id, EventStatus.FAILED, "internal_error", error="unexpected error, logged")
