@@ -10,33 +10,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask_babel import lazy_gettext as _l
 from wtforms import Form, IntegerField, SelectField
 from wtforms.fields import DateField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-try:  # wtforms >= 3.3 wants SelectChoice; older ones take (value, label) pairs
-    from wtforms.fields.choices import SelectChoice
-
-    def _choice(value, label):
-        return SelectChoice(value=value, label=label)
-except ImportError:  # pragma: no cover
-    def _choice(value, label):
-        return (value, label)
-
-from bx_app import intake, progress, queues
+from bx_app import channels, intake, progress, queues
 from bx_app.models import Credential, Event
 from bx_app.models.event import EventStatus
 
 log = logging.getLogger(__name__)
+
+
+def _choice(value, label):
+    return SelectChoice(value=value, label=label)
 
 PER_PAGE = 50
 RETRY_CHUNK = 50
 RETRY_ALL_KIND = "retry_failed"
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
-KIND_WORDS = {
-    "offline_message": _l("Офлайн заявка"),
-    "chat": _l("Чат"),
-    "call": _l("Звонок"),
-}
+KIND_WORDS = {c.kind: _l(c.label) for c in channels.CHANNELS}  # msgids marked with N_ in bx_app.channels
 STAGE_WORDS = {
     "arrived": _l("поступление"),
     "processed": _l("обработка оператором"),

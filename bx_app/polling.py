@@ -22,8 +22,9 @@ import logging
 from datetime import datetime, timedelta, tzinfo
 
 from flask import current_app
+from redis.exceptions import LockError, RedisError
 
-from bx_app import intake, queues
+from bx_app import channels, intake, queues
 from bx_app.extensions import db, redis_connection
 from bx_app.models import Credential, Event, PollCursor, Portal, UisAccount
 from bx_app.models.account import PortalStatus
@@ -36,10 +37,8 @@ log = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=10)
 FIRST_LOOKBACK = timedelta(hours=1)
 PROCESSED_HORIZON = timedelta(days=14)
-STREAM_OFFLINE = "offline_messages"
-STREAM_OFFLINE_PROCESSED = "offline_processed"
-STREAM_CHATS = "chats"
-STREAM_CHATS_OPEN = "chats_open"
+STREAM_OFFLINE, STREAM_OFFLINE_PROCESSED = channels.OFFLINE.poll_streams
+STREAM_CHATS, STREAM_CHATS_OPEN = channels.CHATS.poll_streams
 CLOSED_CHAT = ("lost", "succeed", "refused")
 
 
@@ -74,7 +73,7 @@ def _cursor(credential_id: int, stream: str) -> PollCursor:
 
 def _record_error(credential_id: int, account_id: int, stream: str, error: UisError) -> None:
     cursor = _cursor(credential_id, stream)
-    cursor.last_error = error.user_message("ru") if hasattr(error, "user_message") else str(error)
+    cursor.last_error = error.user_message("ru")
     cursor.last_run_at = utcnow()
     account = db.session.get(UisAccount, account_id)
     if isinstance(error, AuthError):
@@ -104,7 +103,7 @@ def poll_credential(credential_id: int, client: DataApiClient | None = None) -> 
     try:
         return _poll_locked(credential_id, client)
     finally:
-        with contextlib.suppress(Exception):  # an expired lock is fine to lose
+        with contextlib.suppress(LockError, RedisError):  # expired, or Redis gone: its timeout frees it
             lock.release()
 
 

@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from flask import current_app
+from redis.exceptions import LockError, RedisError
 
 from bx_app import progress, queues
 from bx_app.extensions import db, redis_connection
@@ -174,7 +175,7 @@ def set_employee_link(credential_id: int, uis_employee_id: int, b24_user_id: int
 def _step(task_id: str | None, step: str, counts: dict) -> None:
     if task_id is None:
         return
-    with contextlib.suppress(Exception):  # progress is a courtesy: Redis trouble never stops the sync
+    with contextlib.suppress(RedisError):  # progress is a courtesy: Redis trouble never stops the sync
         progress.update(task_id, state=progress.RUNNING, done=STEPS.index(step), total=len(STEPS), message=step)
 
 
@@ -188,7 +189,7 @@ def sync_credential(credential_id: int, task_id: str | None = None) -> dict:
     try:
         return _sync_locked(credential_id, task_id)
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(LockError, RedisError):  # expired, or Redis gone: its timeout frees it
             lock.release()
 
 
@@ -223,7 +224,7 @@ def _sync_locked(credential_id: int, task_id: str | None) -> dict:
     store(credential_id, "sync_result", result)
     db.session.commit()
     if task_id:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(RedisError):  # progress is a courtesy
             if errors.get("bitrix") and errors.get("uis") and errors["uis"] != "no_uis_account":
                 progress.fail(task_id, "; ".join(errors.values()))
             else:

@@ -57,15 +57,22 @@ from __future__ import annotations
 
 import copy
 
+from bx_app import channels
 from bx_app.extensions import db
 from bx_app.models import ChannelSettings, Credential
 from bx_app.models.settings import CHANNELS
 
-DEFAULT_LEAD_SOURCE = {"offline": "WEBFORM", "chats": "OTHER", "calls": "CALL"}
+DEFAULT_LEAD_SOURCE = {c.key: c.default_lead_source for c in channels.CHANNELS}
+
+
+def _titles(described: channels.Channel, lang: str) -> dict:
+    entity = described.word(lang, "entity_title")
+    return {"lead": entity, "deal": entity, "activity": described.word(lang, "activity_title")}
 
 
 def _channel_defaults(channel: str) -> dict:
-    chats = channel == "chats"
+    described = channels.BY_KEY[channel]
+    chats = described is channels.CHATS
     defaults = {
         "active": True,
         "filter": None,
@@ -76,15 +83,11 @@ def _channel_defaults(channel: str) -> dict:
         "repeat_action": "create",
         "entity": "lead_deal",
         "lead_deal": {"type": "lead", "category_id": None, "stage_id": None},
-        "create_on": "finish" if chats else "arrived",
+        "create_on": described.default_create_on,
         "pass_without_contacts": True,
         "notify": True,
         "transcript_to": "comments",
-        "title_template": {
-            "lead": "Чат с сайта {site}: {visitor_name}" if chats else "Офлайн заявка с сайта {site}: {visitor_name}",
-            "deal": "Чат с сайта {site}: {visitor_name}" if chats else "Офлайн заявка с сайта {site}: {visitor_name}",
-            "activity": "Чат UIS №{id}" if chats else "Офлайн заявка UIS №{id}",
-        },
+        "title_template": _titles(described, "ru"),
         "field_map": [],
     }
     if chats:
@@ -112,12 +115,7 @@ def _merge(base: dict, override: dict) -> dict:
 
 
 # Default titles for portals that do not speak Russian (the templates are data, not UI strings).
-ENGLISH_TITLES = {
-    "chats": {"lead": "Chat from {site}: {visitor_name}", "deal": "Chat from {site}: {visitor_name}",
-              "activity": "UIS chat #{id}"},
-    "offline": {"lead": "Offline request from {site}: {visitor_name}",
-                "deal": "Offline request from {site}: {visitor_name}", "activity": "UIS offline request #{id}"},
-}
+ENGLISH_TITLES = {c.key: _titles(c, "en") for c in channels.SETTINGS_TABS}
 
 
 def load_settings(credential_id: int) -> dict:

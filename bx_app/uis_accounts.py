@@ -12,7 +12,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from bx_app import installation
+from bx_app import channels, installation
 from bx_app.bitrix.oauth import TokenSet
 from bx_app.extensions import db
 from bx_app.installation import InstallRejected
@@ -374,7 +374,7 @@ def hook_url(public_url: str, credential: Credential) -> str:
     return f"{public_url.rstrip('/')}/hooks/uis/{credential.hook_token}"
 
 
-NOTIFICATION_EVENTS = ("offline_message", "chat_finished", "lost_chat")
+NOTIFICATION_EVENTS = tuple(m for c in channels.CHANNELS for m in c.suggested_notifications)
 
 
 def _event_titles() -> dict:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# The tests' configuration and ports, shared with the benchmarks.
+from bx_app.devkit.config import TEST_CONFIG, free_port
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copied from the API reference, see its README
 
 
@@ -34,12 +37,6 @@ def _strip_meta(value):
     if isinstance(value, list):
         return [_strip_meta(v) for v in value]
     return value
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- network guard: tests may talk to loopback only ---------------------------------------------
@@ -100,16 +97,6 @@ def redis_url(redis_server):
     return redis_server["url"]
 
 
-TEST_CONFIG = {
-    "TESTING": True,
-    "SECRET_KEY": "test-secret-key",
-    "WTF_CSRF_ENABLED": False,
-    "B24_CLIENT_ID": "app.6650a1b2c3d4e5.12345678",
-    "B24_CLIENT_SECRET": "q8Lr2Vt6Yb0Nm4Kx7Pz1Hc5Jw9Ds3Fg6Ue0Ia2Ob4Qn8Rk1Tl",
-    "B24_OAUTH_URL": "https://oauth.bitrix.info/oauth/token/",
-    "PUBLIC_URL": "https://uis-app.example.com",
-    "UIS_DATA_API_URL": "https://dataapi.uiscom.ru/v2.0",
-}
 
 
 # --- PostgreSQL: one server per session, a fresh database per test ------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
-from bx_app import journal_view
+from bx_app import channels, journal_view
 from bx_app.engine import journal
 from bx_app.engine.chat_enrichment import enrich_chats
 from bx_app.engine.offline_enrichment import enrich_offline_message
@@ -87,14 +87,14 @@ def prepare(portal_id: int, event_ids: list[int]) -> Prepared:
     ids = [e.id for e in live if e.id not in out.statuses]
     db.session.commit()
 
+    by_step: dict[str, list[Event]] = {}
     for event_id in ids:
         event = db.session.get(Event, event_id)
-        if event.source == "push" and event.kind == "offline_message":
-            # The notification carries a few fields; the Data API row adds form, page, campaign and UTM.
-            enrich_offline_message(event.id)
-    chat_ids = [i for i in ids if db.session.get(Event, i).kind == "chat"]
-    if chat_ids:
-        for event_id in enrich_chats(credential.id, chat_ids):
+        step = channels.BY_KIND[event.kind].enrichment
+        if step:
+            by_step.setdefault(step, []).append(event)
+    for step, events in by_step.items():
+        for event_id in ENRICHMENT[step](group, events):
             # The Data API failed: try later, a few times, then go on with what we have.
             event = db.session.get(Event, event_id)
             if (event.attempts or 0) < ENRICH_ATTEMPTS:
@@ -120,6 +120,24 @@ def prepare(portal_id: int, event_ids: list[int]) -> Prepared:
                               start=starts.get(event_id)))
     db.session.commit()  # no transaction stays open across the Bitrix24 calls that follow
     return out
+
+
+def _offline_report(group: Group, events: list[Event]) -> list[int]:
+    """A pushed request: the notification carries a few fields, the report row adds form, page, campaign, UTM.
+    A Data API failure leaves the request as it is (never lost for want of extra data)."""
+    for event in events:
+        if event.source == "push":
+            enrich_offline_message(event.id)
+    return []
+
+
+def _chat_report(group: Group, events: list[Event]) -> list[int]:
+    """Chats' rows, messages and visitors, three Data API calls for the group; the ids whose reading failed."""
+    return enrich_chats(group.credential_id, [e.id for e in events])
+
+
+# The enrichment steps channels name (bx_app.channels: Channel.enrichment).
+ENRICHMENT = {"offline_report": _offline_report, "chat_report": _chat_report}
 
 
 def _chat_starts(group: Group, events: list[Event], statuses: dict[int, str]) -> dict:

@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from bx_app import channels
+
 # Field types and the operators that fit them.
 STRING = "string"
 NUMBER = "number"
@@ -38,8 +40,8 @@ NO_VALUE = ("is_empty", "not_empty")
 LIST_VALUE = ("in", "not_in")
 RANGE_VALUE = ("between",)
 
-CHANNELS = ("chats", "offline", "calls")
-KIND_CHANNEL = {"chat": "chats", "offline_message": "offline", "call": "calls"}
+CHANNELS = tuple(c.key for c in channels.CHANNELS)
+KIND_CHANNEL = {c.kind: c.key for c in channels.CHANNELS}
 _ALL = CHANNELS
 _CHATS_OFFLINE = ("chats", "offline")
 

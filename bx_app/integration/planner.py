@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from bx_app import channels
 from bx_app.integration import transcript
 from bx_app.integration.contact_data import (
     email_multifield,
@@ -26,37 +27,30 @@ COMMENTS_LIMIT = transcript.COMMENTS_LIMIT
 OWNER_TYPE = {"lead": 1, "deal": 2, "contact": 3}
 ACTIVITY_TYPE_MEETING = 1  # a plain "дело" the responsible sees in the entity's timeline
 
-# Channels of the settings per event kind; a third channel (calls) only needs its row here and in STAGES.
-CHANNEL_OF_KIND = {"offline_message": "offline", "chat": "chats", "call": "calls"}
-# Which event stages satisfy a `create_on` value (a lost chat is a finished one).
-STAGES = {
-    "chats": {"start": {"started"}, "finish": {"finished", "lost"}},
-    "offline": {"arrived": {"arrived"}, "processed": {"processed"}},
-    "calls": {"start": {"started"}, "finish": {"finished", "lost"}},
-}
-KNOWN_STAGES = {kind: set().union(*STAGES[channel].values()) for kind, channel in CHANNEL_OF_KIND.items()}
+# Read from the channel registry: the settings key per event kind, the stages each create-on choice takes.
+CHANNEL_OF_KIND = {c.kind: c.key for c in channels.CHANNELS}
+STAGES = {c.key: {choice: set(stages) for choice, stages in c.create_on.items()} for c in channels.CHANNELS}
+KNOWN_STAGES = {c.kind: set(c.stages) for c in channels.CHANNELS}
 
 _UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 _REF_RE = re.compile(r"\$result\[([A-Za-z_][A-Za-z0-9_\-]*)\]")
 
 _WORDS = {
     "ru": {
-        "offline_title": "Офлайн заявка", "chat_title": "Чат", "from_site": "с сайта",
+        "from_site": "с сайта",
         "request_text": "Текст заявки", "form": "Форма", "site": "Сайт", "page": "Страница",
         "campaign": "Рекламная кампания", "search": "Поиск", "request": "Заявка UIS", "received": "получена",
         "no_name": "Посетитель", "chat": "Чат UIS", "channel": "Канал", "transcript": "Переписка",
         "new": {"lead": "Новый лид", "deal": "Новая сделка", "contact": "Новый контакт", "activity": "Новое дело"},
         "attached": "Новое обращение по", "entity": {"lead": "лиду", "deal": "сделке", "contact": "контакту"},
-        "source": {"offline": "офлайн заявка", "chats": "чат", "calls": "звонок"},
     },
     "en": {
-        "offline_title": "Offline request", "chat_title": "Chat", "from_site": "from",
+        "from_site": "from",
         "request_text": "Request", "form": "Form", "site": "Site", "page": "Page", "campaign": "Ad campaign",
         "search": "Search", "request": "UIS request", "received": "received", "no_name": "Visitor",
         "chat": "UIS chat", "channel": "Channel", "transcript": "Transcript",
         "new": {"lead": "New lead", "deal": "New deal", "contact": "New contact", "activity": "New activity"},
         "attached": "New communication on", "entity": {"lead": "lead", "deal": "deal", "contact": "contact"},
-        "source": {"offline": "offline request", "chats": "chat", "calls": "call"},
     },
 }
 
@@ -241,6 +235,8 @@ def settings_gate(event: EventFacts, settings: dict) -> Plan | None:
     options = settings.get(channel) or {}
     if not options.get("active", False):
         return Plan(action="skip", reason="channel_inactive")
+    if not channels.BY_KIND[event.kind].processed:
+        return Plan(action="skip", reason="kind_not_supported")
     wanted = STAGES[channel].get(options.get("create_on") or "", set())
     if event.stage not in wanted and final_transcript_wanted(event, settings):
         return None  # what the start created decides (its filters were applied then)
@@ -351,7 +347,13 @@ def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru", ga
         return skipped
     if final_transcript_wanted(event, settings):
         return plan_final_transcript(event, lookup, lang)
-    channel = CHANNEL_OF_KIND[event.kind]
+    return BUILDERS[channels.BY_KIND[event.kind].plan_builder](event, settings, lookup, lang)
+
+
+def plan_communication(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") -> Plan:
+    """A communication (an offline request, a chat) as a lead/deal, an activity, a contact, a notification."""
+    described = channels.BY_KIND[event.kind]
+    channel = described.key
     options = settings.get(channel) or {}
     main = settings.get("main") or {}
     w = _words(lang)
@@ -387,8 +389,8 @@ def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru", ga
     entity = "deal" if simple or lead_deal.get("type") == "deal" else "lead"
     mapped = _mapped(options, facts, lookup)
     as_timeline = options.get("transcript_to") == "timeline"
-    source_id = ((main.get("lead_source") or {}).get(channel)) or ("WEBFORM" if channel == "offline" else "OTHER")
-    source_text = f"UIS: {w['source'][channel]} №{event.external_id}"
+    source_id = ((main.get("lead_source") or {}).get(channel)) or described.default_lead_source
+    source_text = f"UIS: {described.word(lang, 'source')} №{event.external_id}"
     marker = {"ORIGINATOR_ID": ORIGINATOR_ID, "ORIGIN_ID": origin}
     commands: dict[str, tuple[str, dict]] = {}
     summary: dict = {"origin_id": origin, "channel": channel, "stage": event.stage, "repeat": repeat,
@@ -403,7 +405,7 @@ def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru", ga
     else:
         action = "create"
     if not attach and want_entity:
-        title = _title(options, entity, facts, lang, f"{w['chat_title'] if channel == 'chats' else w['offline_title']}"
+        title = _title(options, entity, facts, lang, f"{described.word(lang, 'title')}"
                        f" {w['from_site']} {_text((event.payload or {}).get('site_domain_name'))}".strip())
         fields = {"TITLE": title, "SOURCE_ID": source_id, "SOURCE_DESCRIPTION": source_text, **marker}
         if responsible:
@@ -451,7 +453,7 @@ def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru", ga
 
     content_plain = content_of(event, contact, lang, as_html=False)
     if want_activity or attach:
-        subject = _title(options, "activity", facts, lang, f"{w['chat'] if channel == 'chats' else w['request']}"
+        subject = _title(options, "activity", facts, lang, f"{described.word(lang, 'subject')}"
                                                             f" №{event.external_id}")
         communication = contact["phone"] or contact["email"] or contact["name"] or origin
         activity = {"OWNER_TYPE_ID": OWNER_TYPE[owner_type], "OWNER_ID": owner_ref, "TYPE_ID": ACTIVITY_TYPE_MEETING,
@@ -483,6 +485,10 @@ def plan(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru", ga
     if not commands:
         return Plan(action="exists", reason="already_created", summary={"existing": done, "origin_id": origin})
     return Plan(action=action, entity=owner_type, commands=commands, summary=summary)
+
+
+# The plan builders channels name (bx_app.channels: Channel.plan_builder).
+BUILDERS = {"communication": plan_communication}
 
 
 def plan_final_transcript(event: EventFacts, lookup: Lookup, lang: str = "ru") -> Plan:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from bx_app import channels
 from bx_app.integration import event_fields as ef
 from bx_app.integration.words import Translate, russian
 
@@ -18,11 +19,7 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
     **{name: (f.label_ru, f.label_en) for name, f in ef.FIELDS.items()
        if f.type in (ef.STRING, ef.ID, ef.NUMBER, ef.TAGS) and name not in ("text",)},
 }
-_KIND_WORDS = {
-    "chat": ("Чат", "Chat"),
-    "offline_message": ("Офлайн заявка", "Offline request"),
-    "call": ("Звонок", "Call"),
-}
+_KIND_WORDS = {c.kind: (c.word("ru", "kind"), c.word("en", "kind")) for c in channels.CHANNELS}
 
 
 def placeholders_in(text: str) -> list[str]:

@@ -9,23 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from bx_app import channels
+
 # event mnemonic → (kind, stage)
-EVENTS: dict[str, tuple[str, str]] = {
-    "offline_message": ("offline_message", "arrived"),
-    "chat_finished": ("chat", "finished"),
-    "lost_chat": ("chat", "lost"),
-    "unanswered_chats": ("chat", "unanswered"),
-    "in_call_session": ("call", "started"),
-    "out_call_session": ("call", "started"),
-    "call_session_finished": ("call", "finished"),
-    "lost_call_session": ("call", "lost"),
-    "talk_record_file": ("call", "record_ready"),
-}
+EVENTS: dict[str, tuple[str, str]] = {mnemonic: (c.kind, stage) for c in channels.CHANNELS
+                                      for mnemonic, stage in c.notifications.items()}
 _INFERRED_EVENT = {kind_stage: mnemonic for mnemonic, kind_stage in reversed(EVENTS.items())}
 # Tag events carry whichever communication was tagged; the kind comes from the id present.
 TAG_EVENTS = {"set_mark": "tag_set", "unset_mark": "tag_removed"}
 
-ID_FIELD = {"offline_message": "offline_message_id", "chat": "chat_id", "call": "call_session_id"}
+ID_FIELD = {c.kind: c.id_field for c in channels.CHANNELS}
 EVENT_KEYS = ("event", "event_mnemonic", "notification_mnemonic")
 
 # Variables of UIS's default HTTP templates per event (reference §10); only these are sure to render.

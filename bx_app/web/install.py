@@ -7,8 +7,10 @@ import logging
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from itsdangerous import URLSafeTimedSerializer
+from redis.exceptions import RedisError
 
 from bx_app import installation, reference_sync
+from bx_app.bitrix.errors import BitrixError
 from bx_app.extensions import csrf
 from bx_app.installation import InstallRejected
 
@@ -68,7 +70,7 @@ def start_reference_sync(credential_id: int) -> None:
     """After an install, read the portal's users, fields and pipelines (M1) in the background."""
     try:
         reference_sync.start_sync(credential_id)
-    except Exception:  # noqa: BLE001 - the schedule and the Main tab's button catch up later
+    except RedisError:  # the schedule and the Main tab's button catch up later
         log.warning("could not queue the reference sync of credential %s", credential_id, exc_info=True)
 
 
@@ -111,7 +113,7 @@ def _install_event():
         installation.check_endpoint(endpoint, config["B24_ALLOW_INSECURE_PORTALS"])
         info = installation.verify_portal_auth(auth, config)
         portal = installation.upsert_installed_portal(auth, info, config)
-        with contextlib.suppress(Exception):  # logged inside; the install itself is stored
+        with contextlib.suppress(BitrixError):  # logged inside; the install itself is stored
             installation.ensure_uninstall_handler(portal, auth.access_token, events_url(), config)
         return jsonify(result="installed", member_id=portal.member_id)
     except InstallRejected as exc:

@@ -7,8 +7,6 @@ import logging
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from jinja2 import TemplateNotFound
-from werkzeug.routing import BuildError
 
 from bx_app import intake, journal_view, progress
 from bx_app.extensions import db
@@ -45,21 +43,8 @@ def current_notice() -> tuple[str, str] | None:
     return (notice[0], str(notice[1])) if notice else None
 
 
-def _optional_url(endpoint: str, **values) -> str | None:
-    try:
-        return url_for(endpoint, **values)
-    except BuildError:
-        return None
-
-
 def _layout(viewer: Viewer) -> str:
-    if viewer.side == "uis":
-        try:
-            current_app.jinja_env.get_template(UIS_LAYOUT)
-            return UIS_LAYOUT
-        except TemplateNotFound:
-            pass
-    return viewer.layout
+    return UIS_LAYOUT if viewer.side == "uis" else viewer.layout
 
 
 def render_for_viewer(viewer: Viewer, credential: Credential | None, template: str, status: int = 200,
@@ -68,8 +53,8 @@ def render_for_viewer(viewer: Viewer, credential: Credential | None, template: s
     if viewer.side == "uis":
         context.update(
             uis_account=db.session.get(UisAccount, viewer.uis_account_id),
-            uis_home_url=(_optional_url("uis_side.credential", credential_id=credential.id) if credential
-                          else _optional_url("uis_side.credentials")))
+            uis_home_url=(url_for("uis_side.credential", credential_id=credential.id) if credential
+                          else url_for("uis_side.credentials")))
     response = current_app.make_response(
         (render_template(template, viewer=viewer, credential=credential, layout=_layout(viewer),
                          notice=current_notice(), **context),

@@ -8,7 +8,15 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from bx_app import journal_view, progress, reference_data, reference_sync, settings_forms, settings_store
+from bx_app import (
+    channels,
+    journal_view,
+    progress,
+    reference_data,
+    reference_sync,
+    settings_forms,
+    settings_store,
+)
 from bx_app.intake import account_zone
 from bx_app.integration import event_fields as ef
 from bx_app.integration import field_mapping, titles
@@ -26,9 +34,9 @@ bp = Blueprint("settings", __name__)
 # Standard Bitrix24 lead sources (crm.status.list ENTITY_ID=SOURCE) until the first sync brings the portal's own.
 STANDARD_SOURCES = ("WEBFORM", "CALLBACK", "CALL", "EMAIL", "WEB", "ADVERTISING", "PARTNER",
                     "RECOMMENDATION", "TRADE_SHOW", "RC_GENERATOR", "STORE", "OTHER")
-SECTIONS = ("chats", "offline")
+SECTIONS = tuple(c.key for c in channels.SETTINGS_TABS)
 PREVIEW_EVENTS = 20
-KIND_OF = {"chats": "chat", "offline": "offline_message"}
+KIND_OF = {c.key: c.kind for c in channels.SETTINGS_TABS}
 STAGE_OF = {"start": "started", "finish": "finished", "arrived": "arrived", "processed": "processed"}
 
 NOTICES.update({

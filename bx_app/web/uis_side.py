@@ -7,7 +7,6 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from werkzeug.routing import BuildError
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -186,8 +185,8 @@ def credential(credential_id: int):
         **setup_view.checklist_context(credential),
         hook_url=uis_accounts.hook_url(current_app.config["PUBLIC_URL"], credential),
         notifications=uis_accounts.notification_templates(),
-        journal_url=_optional_url("journal.index", credential_id=credential.id),
-        settings_url=_optional_url("settings.index", credential_id=credential.id),
+        journal_url=url_for("journal.index", credential_id=credential.id),
+        settings_url=url_for("settings.index", credential_id=credential.id),
     ), 200 if not form.errors else 400
 
 
@@ -199,14 +198,6 @@ def reconnect(credential_id: int):
     state = {"purpose": "connect", "account_id": g.uis_account.id, "name": credential.name,
              "domain": credential.portal.domain, "base_url": credential.portal.portal_url}
     return redirect(b24_oauth.authorize_redirect_url(credential.portal.portal_url, state))
-
-
-def _optional_url(endpoint: str, **values) -> str | None:
-    """A link to a page another part of the app serves, or None while that page does not exist."""
-    try:
-        return url_for(endpoint, **values)
-    except BuildError:
-        return None
 
 
 # --- connect a portal (I1) --------------------------------------------------------------------------

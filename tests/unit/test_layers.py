@@ -6,8 +6,8 @@ Read from the source with `ast`, every import counts (module-level and function-
 - services (`bx_app.<module>`, `bx_app.engine.*`) never import an entry point; they hand work to workers only
   through `bx_app.queues`, which names job entry points by path;
 - `bx_app.integration.*` imports nothing of Flask, SQLAlchemy, requests, Redis, RQ or the models, and no
-  `bx_app` module outside itself (words are passed in, not looked up);
-- clients (`bx_app.bitrix`, `bx_app.uis`) know nothing of Flask, the models or the services;
+  `bx_app` module outside itself but the channel registry (words are passed in, not looked up);
+- clients (`bx_app.bitrix`, `bx_app.uis`, their shared `bx_app.outbound` policy) know nothing of Flask, the models or the services;
 - `bx_app.devkit` (development and benchmark builders) and `bx_app.sandbox` are never imported by production
   code; the sandbox imports nothing of bx_app outside itself;
 - function-level imports are few (at most a dozen) and each says why on the line above.
@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "bx_app"
 FUNCTION_IMPORTS_MAX = 12
 ENTRY = ("bx_app", "bx_app.cli", "bx_app.jobs", "bx_app.web")
-CLIENTS = ("bx_app.bitrix", "bx_app.uis")
+CLIENTS = ("bx_app.bitrix", "bx_app.uis", "bx_app.outbound")  # outbound: the address policy they share
+REGISTRY = "bx_app.channels"  # the channel registry: plain data at the bottom, read by every layer
 IMPURE = ("flask", "flask_babel", "flask_sqlalchemy", "flask_wtf", "sqlalchemy", "requests", "redis", "rq",
           "bx_app.models", "bx_app.extensions")
 
@@ -118,14 +119,18 @@ def test_services_and_below_never_import_an_entry_point():
 def test_integration_is_pure():
     breaches = [f"{a} → {b} ({p.name}:{line})" for a, b, _f, line, p in _imports()
                 if _within(a, "bx_app.integration") and (_within(b, IMPURE) or (
-                    _within(b, "bx_app") and not _within(b, "bx_app.integration")))]
+                    _within(b, "bx_app") and not _within(b, ("bx_app.integration", REGISTRY))))]
     assert breaches == []
+
+
+def test_the_channel_registry_is_plain_data_every_layer_may_read():
+    assert {b for a, b, _f, _l, _p in _imports() if a == REGISTRY} <= {"__future__", "dataclasses"}
 
 
 def test_clients_know_nothing_of_flask_models_or_services():
     breaches = [f"{a} → {b} ({p.name}:{line})" for a, b, _f, line, p in _imports()
                 if _within(a, CLIENTS) and (_within(b, ("flask", "flask_babel", "bx_app.models", "bx_app.extensions"))
-                                            or (_within(b, "bx_app") and not _within(b, CLIENTS)))]
+                                            or (_within(b, "bx_app") and not _within(b, (*CLIENTS, REGISTRY))))]
     assert breaches == []
 
 

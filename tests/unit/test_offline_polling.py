@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import responses
 
+from bx_app.devkit.wsgi_bridge import mount
 from bx_app.extensions import db
 from bx_app.models import Credential, Event, PollCursor, Portal, UisAccount
 from bx_app.models.timeutil import to_local
 from bx_app.polling import OVERLAP, STREAM_OFFLINE, account_now, poll_credential
 from bx_app.sandbox.uis import create_uis_app
 from bx_app.uis.client import DataApiClient
-from tests.wsgi_bridge import mount
 
 UIS = "https://dataapi.uiscom.ru"
 TOKEN = "sandbox-uis-token"

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from bx_app import progress, reference_data, reference_sync
+from bx_app.devkit.sandbox_world import connected_sandbox
 from bx_app.extensions import db
 from bx_app.models import EmployeeLink
-from tests.sandbox_world import connected_sandbox
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import responses
 
+from bx_app.devkit.wsgi_bridge import mount
 from bx_app.extensions import db
 from bx_app.models import Credential, Portal, UisAccount
 from bx_app.models.account import PortalStatus
 from bx_app.models.timeutil import utcnow
 from bx_app.sandbox.portal import create_sandbox
 from bx_app.sandbox.uis import create_uis_app
-from tests.wsgi_bridge import mount
 
 UIS = "https://dataapi.uiscom.ru"
 PORTAL = "http://127.0.0.1:8081"
