@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from flask import Flask, session, url_for
 from flask_babel import lazy_gettext as _l
 
+from bx_app.integration import filters, titles
 from bx_app.models import Credential, Event
 
 
@@ -59,8 +60,6 @@ def b24_path(url: str | None, portal_url: str | None) -> str:
 
 def form_limits() -> dict[str, int]:
     """The server's own limits, so the browser's maxlength is the very number the validator checks."""
-    from bx_app.integration import filters, titles
-
     return {"title": titles.MAX_LENGTH, "filter_value": filters.MAX_VALUE_LENGTH}
 
 

@@ -89,7 +89,8 @@ def _internal():
 def test_no_import_cycle_among_bx_app_modules():
     graph: dict[str, set[str]] = {}
     for importer, imported, _f, _line, _path in _internal():
-        graph.setdefault(importer, set()).add(imported)
+        if not _within(importer, "bx_app.sandbox"):  # the sandbox is its own program (its own rules below)
+            graph.setdefault(importer, set()).add(imported)
     cycles, state = [], {}
 
     def visit(node, stack):
