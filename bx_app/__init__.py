@@ -74,10 +74,13 @@ def create_app(config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=_select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
 
-    # import here: the package stays light for what imports a model or the sandbox; the app needs the web layer
-    from bx_app.web import register_blueprints
+    # The package stays light for what imports a model or the sandbox: the web layer and the commands
+    # (worker, scheduler, rotate-keys, and the jobs they start) are imported only to build an app.
+    from bx_app.cli import register_commands  # import here: see above
+    from bx_app.web import register_blueprints  # import here: see above
 
     register_blueprints(app)
+    register_commands(app)
 
     install_client_observers()
 

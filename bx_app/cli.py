@@ -14,6 +14,7 @@ from rq.cron import CronScheduler
 
 from bx_app import jobs, queues
 from bx_app.extensions import redis_connection
+from bx_app.key_rotation import register_key_commands
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ def _logging() -> None:
 
 
 def register_commands(app: Flask) -> None:
+    register_key_commands(app)
+
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
     def worker(burst: bool) -> None:

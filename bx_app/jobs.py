@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from functools import cache, wraps
+from functools import wraps
 
-from flask import Flask, current_app, has_app_context
+from flask import current_app, has_app_context
 
-from bx_app import create_app, intake, journal_view, polling, queues, reference_sync
+from bx_app import intake, journal_view, polling, queues, reference_sync
 from bx_app.bitrix.errors import PortalNeedsReauth
 from bx_app.engine import drain
 from bx_app.extensions import db, redis_connection
@@ -27,21 +27,15 @@ log = logging.getLogger(__name__)
 TOKEN_KEEPALIVE_AGE = timedelta(days=20)
 
 
-@cache
-def _worker_app() -> Flask:
-    """The app a job runs in when its worker has none pushed (a plain `rq worker`): made once per process."""
-    return create_app()
-
-
 def in_app_context(func):
-    """Run a job inside an app context (the worker's own app unless one is already pushed)."""
+    """Run a job inside the app context its worker pushed (`flask --app wsgi worker`: the work horse a
+    job runs in is forked from the command, app context and all)."""
 
     @wraps(func)
     def wrapper(*args, **kwargs):
-        if has_app_context():
-            with timed_job(func.__name__):
-                return func(*args, **kwargs)
-        with _worker_app().app_context(), timed_job(func.__name__):
+        if not has_app_context():
+            raise RuntimeError(f"job {func.__name__} needs the app: run workers with `flask --app wsgi worker`")
+        with timed_job(func.__name__):
             return func(*args, **kwargs)
 
     return wrapper
