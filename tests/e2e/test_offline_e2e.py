@@ -1,6 +1,9 @@
 """End to end (I1, I2, O7): the UIS side, and an offline request that becomes exactly one lead."""
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
+
 import requests
 
 from tests.e2e.conftest import shot
@@ -75,6 +78,17 @@ def test_I2_marketplace_install_then_claim_then_request_becomes_one_lead(stack, 
     row = app.wait_for_selector(f"#journal-table tr:has(code:text-is('{request_id}'))")
     shot(page, "offline-07-journal")
     assert row.query_selector(f".journal-entities a[href$='/crm/lead/details/{lead['ID']}/']")
+
+    # The event page: UIS's time (sent on the account's wall clock) comes before the app received it.
+    with app.expect_navigation():
+        row.query_selector(".journal-time a").click()
+    details = app.wait_for_selector("#event-incoming").inner_text()
+    shot(page, "offline-08-event")
+    moments = re.findall(r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}", details)
+    occurred, received = (datetime.strptime(m, "%d.%m.%Y %H:%M:%S") for m in moments[:2])
+    assert details.index("Произошло в UIS") < details.index("Получено")
+    assert timedelta(0) <= received - occurred < timedelta(minutes=5), (occurred, received)
+    assert "UTC" not in details
 
 
 def test_worker_killed_while_processing_still_one_lead(stack, page):
