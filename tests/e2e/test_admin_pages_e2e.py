@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import ARTIFACTS, shot
 from tests.e2e.portal_steps import app_frame, install_claim_activate, leads_by_origin, wait_until
 
 WIDTHS = (1280, 1024)
@@ -261,3 +261,21 @@ def test_checklist_turns_green_following_only_what_the_app_shows(stack, page, wo
     shot(page, "pages-checklist-all-green")
     done = dict(re.findall(r'id="setup-([a-z_]+)" data-done="(yes|no)"', frame.content()))
     assert set(done.values()) == {"yes"}, done
+
+
+def test_an_entity_link_opens_in_the_portals_slider(stack, page, world):
+    frame = open_app(stack, page, "ru")
+    click_tab(frame, "#tab-journal", "#journal-table")
+    lead_id = world["lead"]["ID"]
+    link = frame.wait_for_selector(f"a.entity-link[data-b24-path='/crm/lead/details/{lead_id}/']")
+    pages_before = len(page.context.pages)
+    link.click()
+    slider = page.wait_for_selector("#b24-slider iframe")
+    assert f"/crm/lead/details/{lead_id}/" in slider.get_attribute("src")
+    assert len(page.context.pages) == pages_before  # no new tab: the portal's slider, as in Bitrix24
+    page.wait_for_timeout(800)
+    # The viewport as the user sees it (the slider is fixed over the portal; a full-page shot waits for
+    # every frame to scroll into view, which a fixed overlay never does).
+    page.screenshot(path=str(ARTIFACTS / "pages-entity-in-slider.png"))
+    page.click("#b24-slider-close")
+    page.wait_for_selector("#b24-slider", state="detached")
