@@ -50,6 +50,16 @@ def group_settings(credential_id: int, reference) -> dict:
     return settings
 
 
+def build_group(portal: Portal, credential: Credential) -> Group:
+    """What a group of the portal's events shares: the settings, the reference data, the zone, read once."""
+    reference = planning_reference(credential.id)
+    return Group(
+        portal_id=portal.id, credential_id=credential.id, settings=group_settings(credential.id, reference),
+        lang=portal.lang or "ru", zone=journal_view.timezone_of(credential), crm_mode=portal.crm_mode,
+        installer_id=portal.installer_user_id, portal_url=f"https://{portal.domain}" if portal.domain else "",
+        reference=reference)
+
+
 def prepare(portal_id: int, event_ids: list[int]) -> Prepared:
     portal = db.session.get(Portal, portal_id)
     credential = Credential.query.filter_by(portal_id=portal_id).one_or_none()
@@ -69,12 +79,7 @@ def prepare(portal_id: int, event_ids: list[int]) -> Prepared:
             live.append(event)
     if not live:
         return out
-    reference = planning_reference(credential.id)
-    group = out.group = Group(
-        portal_id=portal_id, credential_id=credential.id, settings=group_settings(credential.id, reference),
-        lang=portal.lang or "ru", zone=journal_view.timezone_of(credential), crm_mode=portal.crm_mode,
-        installer_id=portal.installer_user_id, portal_url=f"https://{portal.domain}" if portal.domain else "",
-        reference=reference)
+    group = out.group = build_group(portal, credential)
 
     # The settings alone decide most skips: before any Data API call.
     for event in list(live):

@@ -487,6 +487,31 @@ def plan_communication(event: EventFacts, settings: dict, lookup: Lookup, lang: 
     return Plan(action=action, entity=owner_type, commands=commands, summary=summary)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What the settings decide for one event before Bitrix24 is asked anything (the settings preview)."""
+
+    passed: bool
+    reason: str | None = None                 # the skip's reason code
+    details: dict = field(default_factory=dict)  # the skip's summary (the filter's explanation, …)
+    responsible_id: int | None = None
+    responsible_reason: str = ""
+    entity: str | None = None                 # where the communication lands: lead, deal, contact
+    parts: tuple[str, ...] = ()               # what would be written: lead, contact, activity, notify, …
+    title: str = ""
+
+
+def decide(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") -> Decision:
+    """The plan's outcome in a few fields: the same `plan` the engine runs."""
+    result = plan(event, settings, lookup, lang)
+    if result.action == "skip":
+        return Decision(passed=False, reason=result.reason, details=dict(result.summary or {}))
+    summary = result.summary or {}
+    return Decision(passed=True, responsible_id=summary.get("responsible_id"),
+                    responsible_reason=summary.get("responsible_reason") or "", entity=result.entity,
+                    parts=tuple(summary.get("parts") or ()), title=summary.get("title") or "")
+
+
 # The plan builders channels name (bx_app.channels: Channel.plan_builder).
 BUILDERS = {"communication": plan_communication}
 

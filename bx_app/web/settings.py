@@ -17,14 +17,12 @@ from bx_app import (
     settings_forms,
     settings_store,
 )
-from bx_app.intake import account_zone
+from bx_app.engine import preview as engine_preview
 from bx_app.integration import event_fields as ef
 from bx_app.integration import field_mapping, titles
 from bx_app.integration.employees import b24_display_name
-from bx_app.integration.event_fields import facts_from_event
 from bx_app.integration.filters import evaluate
-from bx_app.integration.responsible import pick_responsible
-from bx_app.models import Event
+from bx_app.integration.planner import facts_of
 from bx_app.web.journal import NOTICES, choose_credential, render_for_viewer
 from bx_app.web.viewer import current_viewer
 
@@ -35,9 +33,6 @@ bp = Blueprint("settings", __name__)
 STANDARD_SOURCES = ("WEBFORM", "CALLBACK", "CALL", "EMAIL", "WEB", "ADVERTISING", "PARTNER",
                     "RECOMMENDATION", "TRADE_SHOW", "RC_GENERATOR", "STORE", "OTHER")
 SECTIONS = tuple(c.key for c in channels.SETTINGS_TABS)
-PREVIEW_EVENTS = 20
-KIND_OF = {c.key: c.kind for c in channels.SETTINGS_TABS}
-STAGE_OF = {"start": "started", "finish": "finished", "arrived": "arrived", "processed": "processed"}
 
 NOTICES.update({
     "sync_started": ("success", _l("Синхронизация запущена.")),
@@ -239,49 +234,25 @@ def section(credential_id: int, section: str):
 
 
 def preview_rows(credential_id: int, section: str, options: dict, ref: dict) -> list[dict]:
-    """What the (unsaved) options would do with the last events of this kind: the pure functions, no I/O."""
+    """What the (unsaved) options would do with the last events of this kind: the engine's own decision
+    (bx_app.engine.preview), as if the integration and the channel were on and Bitrix24 knew nobody yet."""
     lang = _lang()
-    main = settings_store.load_channel(credential_id, "main")
-    active_ids = reference_data.active_user_ids(credential_id)
-    events = (Event.query.filter_by(credential_id=credential_id, kind=KIND_OF[section])
-              .order_by(Event.id.desc()).limit(PREVIEW_EVENTS).all())
+    entity_words = {"lead": _("Лид"), "deal": _("Сделка"), "contact": _("Контакт"), "activity": _("Дело")}
     rows = []
-    zone = account_zone(credential_id)  # hours and dates of the filters are the UIS account's, as in the engine
-
-    def local(moment):
-        return moment.astimezone(zone) if moment is not None else None
-
-    simple = ref.get("crm_mode") == 2
-    lead_or_deal = "deal" if simple or options["lead_deal"]["type"] == "deal" else "lead"
-    entity_words = {"lead": _("Лид"), "deal": _("Сделка"), "activity": _("Дело")}
-    for event in events:
-        facts = facts_from_event(event.kind, event.stage, event.payload or {}, local(event.occurred_at))
-        passed, why = evaluate(options.get("filter"), facts, lang)
-        notes = []
-        if section == "chats":
-            channels = options["channels"]
-            if channels["mode"] == "selected" and facts.get("channel_id") not in channels["ids"]:
-                passed, why = False, _("канал не выбран")
-            if not options["pass_without_contacts"] and not (facts["has_phone"] or facts["has_email"]):
-                notes.append(_("нет контактных данных: чат не передаётся"))
-                passed = False
-        if STAGE_OF.get(options["create_on"]) != event.stage:
-            notes.append(_("создание на другом этапе"))
-        employee_user = reference_data.employee_user_id(credential_id, facts.get("employee_id"))
-        default_id = options.get("default_responsible_id") or main.get("default_responsible_id")
-        uid, reason = pick_responsible(options["responsible_rules"], facts, employee_user, default_id, active_ids,
-                                       use_employee_match=options["use_employee_match"], lang=lang)
-        entities = []
-        if options["entity"] in ("lead_deal", "lead_deal_activity"):
-            entities.append(lead_or_deal)
-        if options["entity"] in ("activity", "lead_deal_activity"):
-            entities.append("activity")
-        main_entity = entities[0] if entities else "activity"
+    for seen in engine_preview.preview(credential_id, section, options):
+        decision = seen.decision
+        if decision.passed:
+            why = evaluate(options["filter"], facts_of(seen.facts), lang)[1] if options.get("filter") else ""
+        elif decision.reason == "filtered_out" and decision.details.get("filter"):
+            why = decision.details["filter"]
+        else:
+            why = str(journal_view.REASON_WORDS.get(decision.reason or "", decision.reason or ""))
         rows.append({
-            "event": event, "stage": journal_view.stage_words(event.stage), "passed": passed, "why": why,
-            "notes": notes, "responsible": uid,
-            "responsible_reason": reason, "entities": [entity_words[e] for e in entities],
-            "title": titles.render_title(options["title_template"].get(main_entity, ""), facts, lang),
-            "mapped": field_mapping.apply_rows(options["field_map"], facts, ref.get("b24_fields") or {}),
+            "event": seen.event, "stage": journal_view.stage_words(seen.event.stage), "passed": decision.passed,
+            "why": why, "notes": [], "responsible": decision.responsible_id,
+            "responsible_reason": decision.responsible_reason,
+            "entities": [entity_words[p] for p in decision.parts if p in entity_words],
+            "title": decision.title,
+            "mapped": field_mapping.apply_rows(options["field_map"], facts_of(seen.facts), ref.get("b24_fields") or {}),
         })
     return rows
