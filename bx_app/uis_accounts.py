@@ -374,6 +374,16 @@ def hook_url(public_url: str, credential: Credential) -> str:
     return f"{public_url.rstrip('/')}/hooks/uis/{credential.hook_token}"
 
 
+def change_hook_address(credential: Credential) -> None:
+    """A new secret hook address for a leaked one; commits. The old one answers 404 from this moment:
+    every process reads the token from the database on each push."""
+    from bx_app.models.account import new_hook_token
+
+    credential.hook_token = new_hook_token()
+    db.session.commit()
+    log.info("hook address changed for credential %s", credential.id)
+
+
 NOTIFICATION_EVENTS = tuple(m for c in channels.CHANNELS for m in c.suggested_notifications)
 
 

@@ -25,7 +25,7 @@ from bx_app.extensions import csrf, db
 from bx_app.installation import InstallRejected, StaticToken
 from bx_app.models import Portal
 from bx_app.models.account import PortalStatus
-from bx_app.uis_accounts import notification_templates
+from bx_app.uis_accounts import change_hook_address, hook_url, notification_templates
 from bx_app.web import app_session, setup_view
 from bx_app.web.b24_oauth import authorize_redirect_url
 from bx_app.web.install import claim_link_for, frame_for, rejection_page, verified_portal_post
@@ -154,7 +154,11 @@ def home():
     response = current_app.make_response(render_template(
         "app/home.html", portal=portal, credential=credential, viewer=current_viewer(), active_tab="connection",
         check_url=url_for("iframe.home", check=1), **setup,
-        hook_url=current_app.config["PUBLIC_URL"] + "/hooks/uis/" + credential.hook_token if credential else None,
+        # The hook address is a secret: only the portal's administrators see it (and the UIS side).
+        hook_url=hook_url(current_app.config["PUBLIC_URL"], credential) if credential and session.get("admin")
+        else None,
+        hook_change_url=url_for("iframe.change_hook") if credential and session.get("admin") else None,
+        hook_changed=request.args.get("notice") == "hook_changed",
         b24_js_url=current_app.config["B24_JS_URL"], PortalStatus=PortalStatus,
         notifications=notification_templates(),
         claim_link=_with_language(claim_link_for(credential)) if credential and credential.uis_account_id is None
@@ -169,6 +173,19 @@ def _with_language(link: str) -> str:
     if lang not in ("ru", "en"):
         lang = "ru" if lang in ("ua", "by", "kz") else "en" if lang else None
     return f"{link}?lang={lang}" if lang else link
+
+
+@bp.post("/app/hook-address")
+@app_session_required
+@admin_required
+def change_hook():
+    """"Сменить адрес": a leaked hook address stops working at once; UIS must get the new one."""
+    credential = current_portal().credential
+    if credential is None:
+        abort(404)
+    change_hook_address(credential)
+    # The iframe session is not a cookie, so no flash(): the redirect says what happened.
+    return redirect(url_for("iframe.home", notice="hook_changed", _anchor="notifications"))
 
 
 @bp.post("/app/reconnect")

@@ -184,10 +184,22 @@ def credential(credential_id: int):
         check_url=url_for("uis_side.credential", credential_id=credential.id, check=1),
         **setup_view.checklist_context(credential),
         hook_url=uis_accounts.hook_url(current_app.config["PUBLIC_URL"], credential),
+        hook_change_url=url_for("uis_side.change_hook", credential_id=credential.id),
+        hook_changed=request.args.get("notice") == "hook_changed",
         notifications=uis_accounts.notification_templates(),
         journal_url=url_for("journal.index", credential_id=credential.id),
         settings_url=url_for("settings.index", credential_id=credential.id),
     ), 200 if not form.errors else 400
+
+
+@bp.post("/credentials/<int:credential_id>/hook-address")
+@account_required
+def change_hook(credential_id: int):
+    """"Сменить адрес": a leaked hook address stops working at once; UIS must get the new one."""
+    credential = current_viewer().credential(credential_id)
+    uis_accounts.change_hook_address(credential)
+    return redirect(url_for("uis_side.credential", credential_id=credential.id, notice="hook_changed",
+                            _anchor="notifications"))
 
 
 @bp.post("/credentials/<int:credential_id>/reconnect")
