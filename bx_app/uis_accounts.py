@@ -17,7 +17,7 @@ from bx_app.bitrix.oauth import TokenSet
 from bx_app.extensions import db
 from bx_app.installation import InstallRejected
 from bx_app.models import Credential, InstallClaim, Portal, UisAccount
-from bx_app.models.account import PortalStatus
+from bx_app.models.account import PortalStatus, new_hook_token
 from bx_app.models.timeutil import utcnow
 from bx_app.outbound import AddressForbidden, OutboundPolicy
 from bx_app.portal_auth import store_tokens
@@ -377,8 +377,6 @@ def hook_url(public_url: str, credential: Credential) -> str:
 def change_hook_address(credential: Credential) -> None:
     """A new secret hook address for a leaked one; commits. The old one answers 404 from this moment:
     every process reads the token from the database on each push."""
-    from bx_app.models.account import new_hook_token
-
     credential.hook_token = new_hook_token()
     db.session.commit()
     log.info("hook address changed for credential %s", credential.id)
