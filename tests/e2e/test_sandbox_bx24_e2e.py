@@ -1,6 +1,6 @@
 """BX24.js in headless Chromium: the portal page honours fitWindow/resizeWindow (the app's frame grows and
 shrinks) and openPath (a portal page in a slider over the portal, the app told when it closes). A bare test
-app stands in for ours, so only the sandbox is under test."""
+app stands in for ours, so only the sandbox is under test (the browser and its page: tests/e2e/conftest.py)."""
 from __future__ import annotations
 
 import threading
@@ -13,9 +13,7 @@ from werkzeug.serving import make_server
 from bx_app.sandbox.portal import create_sandbox
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.e2e
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "e2e" / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 APP_PAGE = """<!doctype html><html><head><meta charset="utf-8"><script src="{portal}/bx24.js"></script></head>
 <body style="margin:0;font:14px Arial"><div id="content" style="height:900px;background:#e6f7ff">Тестовое приложение</div>
 <script>BX24.init(function () {{ window.ready = true; }});</script></body></html>"""
@@ -40,19 +38,6 @@ def portal_with_app():
     yield portal_url, lead
     for server in servers:
         server.shutdown()
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is not installed: run ./scripts/test")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield browser.new_page(viewport={"width": 1280, "height": 900})
-        browser.close()
 
 
 def _frame_height(page) -> int:
