@@ -212,6 +212,7 @@ def test_generated_requests_never_get_a_5xx_or_keep_anything_refused(fuzzer):
 
 
 @pytest.mark.skipif(not os.environ.get("FUZZ_LONG"), reason="the long variant: FUZZ_LONG=1")
+@pytest.mark.timeout(3600)
 def test_generated_requests_long_variant(fuzzer):
     _run(fuzzer, LONG_REQUESTS)
 
