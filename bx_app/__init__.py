@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import weakref
 
 from flask import Flask, g, request, session
 from flask_babel import get_locale
@@ -35,6 +37,19 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+# Every engine of this process: a forked child (RQ forks a work horse per job, gunicorn its workers)
+# must never use a pooled connection it inherited, whose socket the parent shares.
+_engines: weakref.WeakSet = weakref.WeakSet()
+
+
+def _forget_inherited_connections() -> None:
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def _render_migration_item(type_, obj, autogen_context):
@@ -87,9 +102,11 @@ def create_app(config: dict | None = None) -> Flask:
     if not app.debug and not app.testing:
         level = getattr(logging, app.config.get("LOG_LEVEL", "INFO"), logging.INFO)
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not app.testing:
-        with app.app_context():
+    with app.app_context():
+        _engines.update(db.engines.values())
+        if not app.testing:
             _check_stored_secrets()
+            db.engine.dispose()  # the check's connection is not inherited by forked processes
     return app
 
 

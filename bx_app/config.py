@@ -96,6 +96,8 @@ def from_environment() -> dict:
         "UIS_DATA_API_URL": os.environ.get("UIS_DATA_API_URL") or DEFAULT_UIS_DATA_API_URL,
         # INFO: one JSON line per processed event (logger bx_app.events); DEBUG adds RQ's per-job lines.
         "LOG_LEVEL": (os.environ.get("LOG_LEVEL") or "INFO").upper(),
+        # How long to wait for a Bitrix24 answer (it cuts a call at 60 s); the fault suite shortens it.
+        "B24_TIMEOUT_SECONDS": float(os.environ.get("B24_TIMEOUT_SECONDS") or 65),
         "UIS_POLL_SECONDS": int(os.environ.get("UIS_POLL_SECONDS") or 60),
         # How often stranded events (Redis was down, a worker was killed) are handed back to the queue.
         "SWEEP_SECONDS": int(os.environ.get("SWEEP_SECONDS") or 30),

@@ -218,6 +218,7 @@ def client_for_portal(portal_id: int, config: Mapping | None = None, redis=None,
             session.commit()
 
     client_options.setdefault("on_endpoint_change", remember_new_endpoint)
+    client_options.setdefault("timeout", float(config.get("B24_TIMEOUT_SECONDS") or 65))
     client_options.setdefault("address_policy", OutboundPolicy(bool(config.get("B24_ALLOW_INSECURE_PORTALS"))))
     client = PortalClient(endpoint, token_source, limiter=limiter, **client_options)
     client.labels = {"plan": observability.portal_plan(rate, capacity)}

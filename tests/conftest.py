@@ -23,6 +23,8 @@ def pytest_addoption(parser):
         "--db", choices=("sqlite", "postgresql"), default=os.environ.get("TEST_DATABASE", "sqlite"),
         help="database of the app fixture (default: $TEST_DATABASE or sqlite). PostgreSQL: the server of "
              "$TEST_POSTGRES_URL, else a throw-away cluster started for the session.")
+    parser.addoption("--reliability-long", action="store_true", default=bool(os.environ.get("RELIABILITY_LONG")),
+                     help="tests/reliability: the full fault suite, 500 events per scenario (default: a short one)")
 
 
 def reference_fixture(name: str) -> dict:
@@ -100,6 +102,8 @@ def redis_url(redis_server):
 
 
 # --- PostgreSQL: one server per session, a fresh database per test ------------------------------
+started_postgres_cluster = None  # the cluster this session started (the fault suite restarts it)
+
 @pytest.fixture(scope="session")
 def postgres_server_url(tmp_path_factory):
     """A PostgreSQL server the tests may create databases on: $TEST_POSTGRES_URL or a throw-away one."""
@@ -111,10 +115,12 @@ def postgres_server_url(tmp_path_factory):
         return
     from tests.postgres_cluster import PostgresCluster
 
-    cluster = PostgresCluster().init().start()
+    global started_postgres_cluster
+    cluster = started_postgres_cluster = PostgresCluster().init().start()
     try:
         yield cluster.url()
     finally:
+        started_postgres_cluster = None
         cluster.destroy()
 
 

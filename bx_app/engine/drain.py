@@ -6,6 +6,7 @@ import logging
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bx_app import intake, queues
 from bx_app.bitrix.errors import PortalNeedsReauth
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 # How many events one drain job takes before letting other portals' jobs run, and how many share batches.
 DRAIN_BUDGET = 200
 DRAIN_CHUNK = 50
+DATABASE_RETRY_SECONDS = 5
 
 
 def process_group(portal_id: int, event_ids: list[int]) -> dict[int, str]:
@@ -133,6 +135,13 @@ def drain_portal(portal_id: int) -> int:
         ids = [int(member) for member, _score in popped]
         try:
             process_group(portal_id, ids)
+        except (OperationalError, InterfaceError) as exc:
+            # The database went away (restart, failover): not the events' fault. They go back to the
+            # pending set after a pause; if Redis refuses too, the sweeper finds them in the database.
+            log.warning("database unavailable while processing events %s (%s); retried in %s s", ids,
+                        exc.__class__.__name__, DATABASE_RETRY_SECONDS)
+            db.session.rollback()
+            journal.schedule_requeues(portal_id, {DATABASE_RETRY_SECONDS: ids})
         except Exception:  # noqa: BLE001 - one group's bug never stalls the portal's queue
             log.exception("processing events %s failed", ids)
             db.session.rollback()

@@ -6,6 +6,7 @@ import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import OperationalError
 
 from bx_app import intake
 from bx_app.extensions import csrf, db
@@ -141,6 +142,16 @@ def _journal_rejection(credential_id: int, reason: str) -> None:
         Event.query.filter_by(id=recorded.event_id).update(
             {"status": EventStatus.SKIPPED, "reason": f"rejected: {reason}"})
         db.session.commit()
+
+
+@bp.errorhandler(OperationalError)
+def database_unavailable(exc: OperationalError):
+    """The database is down or restarting: nothing was stored, so say so with a status UIS retries."""
+    log.warning("hook refused, database unavailable: %s", exc.__class__.__name__)
+    db.session.rollback()
+    response = jsonify(error="unavailable", reason="temporarily unable to store the notification, retry")
+    response.headers["Retry-After"] = "5"
+    return response, 503
 
 
 @bp.route("/hooks/uis/<hook_token>", methods=["GET", "POST"])
