@@ -69,6 +69,7 @@ class Fleet(Stack):
         self.start_webs(webs)
         for n in range(workers):
             self.start_worker_named(f"worker{n}")
+        self.start_scheduler()  # one per deployment: the sweeper re-queues what Redis lost
         return self
 
     def kill_worker(self, name: str) -> None:

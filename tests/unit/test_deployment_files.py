@@ -74,9 +74,7 @@ def test_compose_commands_are_the_readmes_and_exist_in_the_app(compose, producti
 
 def test_the_cli_commands_compose_runs_are_registered(app):
     commands = set(app.cli.list_commands(None))
-    assert {"worker", "rotate-keys"} <= commands
-    if "scheduler" not in commands:
-        pytest.skip("`flask --app wsgi scheduler` is the engine's scheduler process, not merged yet")
+    assert {"worker", "scheduler", "rotate-keys"} <= commands
 
 
 def test_compose_environment_is_the_readmes(compose, production_readme):
