@@ -32,14 +32,17 @@ class Channel:
     default_lead_source: str                    # Bitrix24 SOURCE_ID unless the Main tab says otherwise
     label: str                                  # the kind as the journal names it (msgid)
     words: dict[str, dict[str, str]] = field(default_factory=dict)  # per language, see _words()
+    # create-on choice → the later stages that complete what the creating stage made (a call's finish
+    # and record after a start, its record after a finish): they follow what was created, never filters.
+    follow_ups: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def stages(self) -> frozenset[str]:
-        return frozenset().union(*self.create_on.values())
+        return frozenset().union(*self.create_on.values(), *self.follow_ups.values())
 
     @property
     def processed(self) -> bool:
-        """The engine turns this channel's events into CRM entities (calls: the next release)."""
+        """The engine turns this channel's events into Bitrix24 entities (every channel with a plan builder)."""
         return self.plan_builder is not None
 
     def word(self, lang: str, name: str) -> str:
@@ -90,22 +93,24 @@ CALLS = Channel(
     default_create_on="finish",
     notifications={"in_call_session": "started", "out_call_session": "started", "call_session_finished": "finished",
                    "lost_call_session": "lost", "talk_record_file": "record_ready"},
-    suggested_notifications=(),
-    poll_streams=(),
-    enrichment=None, plan_builder=None, default_lead_source="CALL",
+    suggested_notifications=("in_call_session", "out_call_session", "call_session_finished", "lost_call_session",
+                             "talk_record_file"),
+    poll_streams=("calls",),
+    enrichment="call_report", plan_builder="call", default_lead_source="CALL",
     label=N_("Звонок"),
     words=_words(
         {"title": "Звонок", "source": "звонок", "subject": "Звонок UIS", "kind": "Звонок",
          "entity_title": "Звонок {phone}", "activity_title": "Звонок UIS №{id}"},
         {"title": "Call", "source": "call", "subject": "UIS call", "kind": "Call",
          "entity_title": "Call {phone}", "activity_title": "UIS call #{id}"}),
+    follow_ups={"start": frozenset({"finished", "lost", "record_ready"}), "finish": frozenset({"record_ready"})},
 )
 
 CHANNELS: tuple[Channel, ...] = (OFFLINE, CHATS, CALLS)
 BY_KIND: dict[str, Channel] = {c.kind: c for c in CHANNELS}
 BY_KEY: dict[str, Channel] = {c.key: c for c in CHANNELS}
 # The settings tabs of channels the engine processes, in the order the settings window shows them.
-SETTINGS_TABS: tuple[Channel, ...] = (CHATS, OFFLINE)
+SETTINGS_TABS: tuple[Channel, ...] = (CHATS, OFFLINE, CALLS)
 
 
 def of_kind(kind: str | None) -> Channel | None:

@@ -23,7 +23,7 @@ TASK_KIND = "reference_sync"
 # The scheduled sync of every installed credential (M1).
 SCHEDULE_SECONDS = 30 * 60
 # Steps as the progress bar counts them; the page words them (message = the step's code).
-STEPS = ("bitrix", "users", "uis_employees", "uis_channels", "uis_sites", "matching")
+STEPS = ("bitrix", "users", "uis_employees", "uis_channels", "uis_sites", "lines", "matching")
 USER_KEYS = ("ID", "ACTIVE", "NAME", "LAST_NAME", "SECOND_NAME", "EMAIL", "WORK_POSITION")
 PAGE = 50
 MAX_USER_PAGES_IN_BATCH = 49
@@ -74,6 +74,7 @@ def sync_bitrix(credential: Credential, counts: dict, task_id: str | None) -> No
         "statuses": ("crm.status.list", {"order": {"SORT": "ASC"}}),
         "categories": ("crm.category.list", {"entityTypeId": 2}),
         "mode": ("crm.settings.mode.get", {}),
+        "lines": ("telephony.externalLine.get", {}),
     })
     fields = {entity: answer.raise_for(f"{entity}_fields") for entity in ("lead", "deal", "contact")}
     statuses = answer.raise_for("statuses") or []
@@ -82,6 +83,9 @@ def sync_bitrix(credential: Credential, counts: dict, task_id: str | None) -> No
     pipelines = _pipelines(answer.results.get("categories") or [], statuses)
     mode = answer.results.get("mode")
     users = list(answer.raise_for("users") or [])
+    lines = answer.results.get("lines")
+    store(credential.id, "b24_lines", [{"NUMBER": str(line.get("NUMBER")), "NAME": line.get("NAME")}
+                                       for line in lines if isinstance(line, dict)] if isinstance(lines, list) else None)
     store(credential.id, "b24_fields", fields)
     store(credential.id, "b24_sources", sources)
     store(credential.id, "b24_pipelines", pipelines)
@@ -132,6 +136,38 @@ def sync_uis(credential: Credential, counts: dict, task_id: str | None, client=N
     store(credential.id, "uis_sites", [{k: s.get(k) for k in ("id", "domain_name", "name")} for s in sites])
     db.session.commit()
     counts["uis_sites"] = len(sites)
+    numbers = client.get_virtual_numbers(["id", "virtual_phone_number", "name", "status"])
+    store(credential.id, "uis_virtual_numbers", [{k: n.get(k) for k in ("id", "virtual_phone_number", "name",
+                                                                         "status")} for n in numbers])
+    db.session.commit()
+    counts["uis_virtual_numbers"] = len(numbers)
+
+
+def sync_lines(credential: Credential, counts: dict) -> None:
+    """An external line in Bitrix24 telephony per UIS virtual number (the calls' LINE_NUMBER): the missing
+    ones added, names kept as UIS has them; lines the app did not make are left alone."""
+    numbers = {str(n["virtual_phone_number"]): n for n in reference(credential.id, "uis_virtual_numbers")
+               or [] if n.get("virtual_phone_number")}
+    if not numbers:
+        counts["lines_added"] = 0
+        return
+    known = reference(credential.id, "b24_lines")
+    if known is None:
+        raise RuntimeError("telephony.externalLine.get did not answer (is the telephony scope granted?)")
+    existing = {line["NUMBER"]: line for line in known}
+    commands = {}
+    for number, row in sorted(numbers.items()):
+        name = row.get("name") or f"UIS {number}"
+        if number not in existing:
+            commands[f"add{number}"] = ("telephony.externalLine.add", {"NUMBER": number, "NAME": name,
+                                                                       "CRM_AUTO_CREATE": "N"})
+        elif existing[number].get("NAME") != name:
+            commands[f"upd{number}"] = ("telephony.externalLine.update", {"NUMBER": number, "NAME": name})
+    if commands:
+        answer = client_for_portal(credential.portal_id).batch(dict(list(commands.items())[:50]))
+        if answer.errors:
+            raise RuntimeError("; ".join(f"{k}: {e}" for k, e in answer.errors.items()))
+    counts["lines_added"] = sum(1 for k in commands if k.startswith("add"))
 
 
 def rematch(credential_id: int) -> dict:
@@ -218,6 +254,14 @@ def _sync_locked(credential_id: int, task_id: str | None) -> dict:
             db.session.rollback()
             log.warning("UIS sync of credential %s failed: %s", credential_id, exc)
             errors["uis"] = str(exc)[:500] or exc.__class__.__name__
+    _step(task_id, "lines", counts)
+    if "bitrix" not in errors and "uis" not in errors:
+        try:
+            sync_lines(db.session.get(Credential, credential_id), counts)
+        except Exception as exc:  # noqa: BLE001 - reported with the others
+            db.session.rollback()
+            log.warning("external lines of credential %s failed: %s", credential_id, exc)
+            errors["lines"] = str(exc)[:500] or exc.__class__.__name__
     _step(task_id, "matching", counts)
     counts.update(rematch(credential_id))
     result = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"), "counts": counts, "errors": errors}

@@ -40,7 +40,12 @@ exactly this shape, nothing else. Schema returned by `load_settings(credential_i
          value_map: {str: str} | None}     # required for enumeration fields
       ]
 
-    calls: {active: bool}                  # the calls tab arrives later
+    calls:                                 # the "Звонки" tab: the keys of chats/offline, off by default, plus
+      directions: ["in", "out"]            # which calls pass: incoming / outgoing
+      outcomes: ["answered", "missed"]     # answered / missed
+      min_talk_seconds: int                # an answered call shorter than this is left out (0: none)
+      create_on: "start" | "finish"        # register the call in Bitrix24 telephony when it starts or ends
+      entity: "lead_deal" | "activity" | "lead_deal_activity"   # "activity": the telephony call's own activity
 
     FilterTree = {op: "and" | "or", items: [FilterTree | Condition]}   (nested ≥ 2 levels)
     Condition  = {field: str, operator: str, value: any}
@@ -49,7 +54,8 @@ exactly this shape, nothing else. Schema returned by `load_settings(credential_i
 
 Stored form: one row per (credential, channel) with `active` and `options` (a JSON object holding the
 channel's keys except "active"). A channel without a row gets its defaults: Main is off until an
-administrator saves it; offline and chats are on (the Main flag alone gates a fresh install); calls off.
+administrator saves it; offline and chats are on (the Main flag alone gates a fresh install); calls off
+(an account without telephony would otherwise fill the CRM).
 Stored options are laid over the defaults key by key (nested dicts merged, lists replaced), so adding
 an option with a default never needs a data migration. `save_channel` replaces a channel's options.
 """
@@ -92,6 +98,8 @@ def _channel_defaults(channel: str) -> dict:
     }
     if chats:
         defaults["channels"] = {"mode": "all", "ids": [], "include_new": True}
+    if described is channels.CALLS:
+        defaults.update(active=False, directions=["in", "out"], outcomes=["answered", "missed"], min_talk_seconds=0)
     return defaults
 
 
@@ -100,7 +108,7 @@ DEFAULTS: dict[str, dict] = {
              "deal_category_id": 0, "deal_stage_id": None},
     "offline": _channel_defaults("offline"),
     "chats": _channel_defaults("chats"),
-    "calls": {"active": False},
+    "calls": _channel_defaults("calls"),
 }
 
 

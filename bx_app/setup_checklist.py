@@ -30,11 +30,15 @@ class NotificationArrival:
     count: int
 
 
-def notification_arrivals(credential_id: int) -> list[NotificationArrival]:
-    """Per UIS event the app listens to: how many came by push and when the last one did."""
+def notification_arrivals(credential_id: int, settings: dict | None = None) -> list[NotificationArrival]:
+    """Per UIS event the app listens to: how many came by push and when the last one did. Calls' events
+    count once the "Звонки" tab is on (an account may have no telephony to send them)."""
+    settings = settings if settings is not None else settings_store.load_settings(credential_id)
     rows = []
     for mnemonic in NOTIFICATION_EVENTS:
         kind, stage = EVENTS[mnemonic]
+        if kind == "call" and not (settings.get("calls") or {}).get("active"):
+            continue
         query = Event.query.filter_by(credential_id=credential_id, source="push", kind=kind, stage=stage)
         last = query.order_by(Event.created_at.desc()).with_entities(Event.created_at).first()
         rows.append(NotificationArrival(mnemonic, last[0] if last else None, query.count()))

@@ -387,7 +387,9 @@ NOTIFICATION_EVENTS = tuple(m for c in channels.CHANNELS for m in c.suggested_no
 
 def _event_titles() -> dict:
     return {"offline_message": _("Офлайн заявка"), "chat_finished": _("Завершение чата"),
-            "lost_chat": _("Потерянный чат")}
+            "lost_chat": _("Потерянный чат"), "in_call_session": _("Входящий звонок на виртуальный номер"),
+            "out_call_session": _("Исходящий звонок"), "call_session_finished": _("Завершение звонка"),
+            "lost_call_session": _("Потерянный звонок"), "talk_record_file": _("Записанный разговор")}
 
 
 def notification_templates() -> list[dict]:

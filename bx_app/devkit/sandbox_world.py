@@ -41,7 +41,8 @@ def connected_sandbox(app, **portal_fields) -> Iterator[ConnectedSandbox]:
     tokens = state.token_response(state.issue_grant(portal_state, 1))
     uis_app = create_uis_app()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        mount(rsps, {UIS: uis_app, PORTAL: portal_apps[8081], OAUTH: oauth_app})
+        # The app itself at its public URL: the sandbox UIS delivers notifications to its hook in-process too.
+        mount(rsps, {UIS: uis_app, PORTAL: portal_apps[8081], OAUTH: oauth_app, "http://localhost:8000": app})
         account = UisAccount(app_id=1103425, name="ООО «Пример»", data_api_token="sandbox-uis-token")
         portal = Portal(member_id=tokens["member_id"], domain="127.0.0.1:8081",
                         client_endpoint=tokens["client_endpoint"], access_token=tokens["access_token"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 from bx_app import intake
 from bx_app.engine import drain
 from bx_app.extensions import db
-from bx_app.models import Event
+from bx_app.models import Credential, Event
 from bx_app.models.event import EventStatus
 from bx_app.settings_store import load_settings, save_channel
 
@@ -38,6 +38,22 @@ class World:
     def offline(self, n: int = 1, **fields) -> dict:
         body = {"visitor_name": f"Сергей {n}", "visitor_phone_number": f"7916{n:07d}", "text": "Перезвоните", **fields}
         return self.uis.post("/control/offline_messages", json=body).get_json()["row"]
+
+    def hook_url(self) -> str:
+        return f"http://localhost:8000/hooks/uis/{db.session.get(Credential, self.credential_id).hook_token}"
+
+    def place_call(self, **body) -> dict:
+        """A call placed in the sandbox UIS; its notifications go to the app's hook (UIS's default templates
+        unless `template`/`templates` say otherwise). The answer: the report row and the deliveries."""
+        body.setdefault("contact_phone_number", "79161112233")
+        body.setdefault("notify_url", self.hook_url())
+        answer = self.uis.post("/control/calls", json=body)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return answer.get_json()
+
+    def calls(self) -> list[dict]:
+        """The portal's registered calls (telephony.externalCall.*), finished or not."""
+        return [c for c in self.portal.telephony.as_json()["calls"]]
 
     # --- running
     def run(self, *event_ids: int) -> dict:

@@ -106,9 +106,11 @@ def run(group: Group, works: list[Work]) -> None:
 
 
 def employee_of(work: Work):
-    """The UIS employee who handled the communication (a request's or a chat's), if any."""
-    return (work.facts.payload or {}).get("employee_id") or ((work.facts.extra or {}).get("chat") or {}).get(
-        "employee_id")
+    """The UIS employee who handled the communication (a request's, a chat's, a call's), if any."""
+    extra = work.facts.extra or {}
+    return (work.facts.payload or {}).get("employee_id") or (extra.get("chat") or {}).get("employee_id") or \
+        (extra.get("call") or {}).get("last_answered_employee_id") or (extra.get("call") or {}).get(
+            "last_talked_employee_id")
 
 
 def lookup_of(group: Group, work: Work) -> Lookup:

@@ -1,11 +1,12 @@
 """Before Bitrix24: the group's shared data, the gates, a chat finish's start, enrichment → in-memory facts."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 
 from bx_app import channels, journal_view
 from bx_app.engine import journal
+from bx_app.engine.call_enrichment import call_states, enrich_calls
 from bx_app.engine.chat_enrichment import enrich_chats
 from bx_app.engine.offline_enrichment import enrich_offline_message
 from bx_app.engine.work import Group, Work
@@ -35,7 +36,7 @@ class Prepared:
 def facts_of(event: Event, zone: tzinfo) -> EventFacts:
     """The planner's view of a row; its time on the UIS account's clock (hours, dates and filters are local)."""
     payload = dict(event.payload or {})
-    extra = {k[1:]: payload.pop(k) for k in ("_chat", "_messages", "_visitor") if k in payload}
+    extra = {k[1:]: payload.pop(k) for k in ("_chat", "_messages", "_visitor", "_call") if k in payload}
     occurred = event.occurred_at.astimezone(zone) if event.occurred_at is not None else None
     return EventFacts(id=event.id, kind=event.kind, stage=event.stage, external_id=event.external_id,
                       payload=payload, occurred_at=occurred, extra=extra)
@@ -109,9 +110,18 @@ def prepare(portal_id: int, event_ids: list[int]) -> Prepared:
                                                                 "uis_error: Data API unavailable")
                 ids.remove(event_id)
 
-    for event_id in ids:
+    calls = call_states(group.credential_id, [db.session.get(Event, i) for i in ids])
+    for event_id in list(ids):
         event = db.session.get(Event, event_id)
         facts = facts_of(event, group.zone)
+        if event_id in calls:
+            state = calls[event_id]
+            if state.get("wait"):  # an earlier stage of this call first: register → finish → record
+                work = Work(event_id=event_id, facts=facts, attempts=(event.attempts or 0) + 1, written=None)
+                journal.defer(group, work, START_WAIT_SECONDS, "waiting_for_start")
+                out.statuses[event_id] = "deferred"
+                continue
+            facts = replace(facts, extra={**facts.extra, "call_state": state})
         skipped = facts_gate(facts, group.settings, group.lang)
         if skipped is not None:
             journal.finish(event_id, EventStatus.SKIPPED, skipped.reason, result={"plan": skipped.summary})
@@ -141,8 +151,13 @@ def _chat_report(group: Group, events: list[Event]) -> list[int]:
     return enrich_chats(group.credential_id, [e.id for e in events])
 
 
+def _call_report(group: Group, events: list[Event]) -> list[int]:
+    """Calls' report rows, one Data API call for the group (what the call's other stages did is read later)."""
+    return enrich_calls(group.credential_id, [e.id for e in events])
+
+
 # The enrichment steps channels name (bx_app.channels: Channel.enrichment).
-ENRICHMENT = {"offline_report": _offline_report, "chat_report": _chat_report}
+ENRICHMENT = {"offline_report": _offline_report, "chat_report": _chat_report, "call_report": _call_report}
 
 
 def _chat_starts(group: Group, events: list[Event], statuses: dict[int, str]) -> dict:

@@ -12,7 +12,7 @@ from bx_app.engine.batches import prefixed
 from bx_app.engine.lookup import TRANSIENT
 from bx_app.engine.work import Group, Work
 from bx_app.extensions import db
-from bx_app.integration.planner import resume
+from bx_app.integration.planner import USER_REFUSED, resume
 from bx_app.models import Event
 from bx_app.models.event import EventStatus
 
@@ -96,6 +96,24 @@ def _send(group: Group, client: PortalClient, batch: dict, owners: list[Work], h
     return None
 
 
+def _telephony_answers(work: Work, written: dict, errors: list) -> list:
+    """Telephony errors that are news, not failures: a finish of a call already finished by an attempt whose
+    answer was lost ("Call is not found" for a CALL_ID we registered) is done; a refused user is noted so that
+    the next plan registers with the default responsible."""
+    kept = []
+    for part, error in errors:
+        text = str(getattr(error, "description", "") or "")
+        finish = work.plan.commands.get("finish")
+        if part == "finish" and "Call is not found" in text and finish and \
+                not str(finish[1].get("CALL_ID", "")).startswith("$result"):
+            written["finish"] = 1
+            continue
+        if part == "register" and USER_REFUSED in text:
+            written["user_refused"] = int(work.plan.commands["register"][1].get("USER_ID") or 0)
+        kept.append((part, error))
+    return kept
+
+
 def record(group: Group, work: Work, answer: BatchResult, final: bool) -> bool:
     """Note what this answer wrote for the event; True when its part went through (journal row when final)."""
     tag = f"e{work.event_id}_"
@@ -106,11 +124,16 @@ def record(group: Group, work: Work, answer: BatchResult, final: bool) -> bool:
         value = answer.results.get(tag + key)
         if isinstance(value, dict) and "id" in value:
             value = value["id"]
+        elif isinstance(value, dict) and ("CALL_ID" in value or "FILE_ID" in value):
+            value = value.get("CALL_ID") if key == "register" else value.get("FILE_ID") or 1
         with contextlib.suppress(TypeError, ValueError):
             value = int(value)
         written[key] = value if value not in (None, False, "") else 0
-    work.written = written
     errors = [(k[len(tag):], e) for k, e in answer.errors.items() if k.startswith(tag)]
+    order = list(work.plan.commands)
+    errors = sorted(_telephony_answers(work, written, errors),  # the first failed part explains the ones after it
+                    key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    work.written = written
     ids = {f"{k}_id": v for k, v in written.items() if k in ("lead", "deal", "contact", "activity") and v}
     if work.plan.action == "attach" and work.plan.summary.get("attached_to"):
         attached = work.plan.summary["attached_to"]
@@ -128,7 +151,13 @@ def record(group: Group, work: Work, answer: BatchResult, final: bool) -> bool:
     Event.query.filter_by(id=work.event_id).update({"result": result})
     db.session.commit()
     part, error = errors[0] if errors else (missing[0], None)
-    if error is None or isinstance(error, TRANSIENT):
+    if part == "register" and USER_REFUSED in str(getattr(error, "description", "") or ""):
+        # The responsible is gone in Bitrix24: once more at once, with the default responsible (the planner).
+        journal.retry(group, work, f"{part}: {error.description}", 0)
+    elif part == "record" and error is not None:
+        # The call stays registered and finished; the record is tried again, the warning stays in the journal.
+        journal.retry(group, work, f"record: {error.description or error}", 0)
+    elif error is None or isinstance(error, TRANSIENT):
         journal.retry(group, work, f"{part}: {error or 'not written'}", int(getattr(error, "retry_after", 0) or 0))
     else:
         journal.fail(work, "bitrix_error", error.description or str(error), result)

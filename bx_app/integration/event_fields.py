@@ -100,6 +100,11 @@ _FIELDS = [
     EventField("form_type", "Тип формы", "Form type", STRING, ("offline",)),
     EventField("page_url", "Страница обращения", "Page URL", STRING, _CHATS_OFFLINE),
     EventField("text", "Текст (заявки или сообщений)", "Text (request or messages)", STRING, _CHATS_OFFLINE),
+    EventField("incoming", "Входящий звонок (нет — исходящий)", "Incoming call (no: outgoing)", BOOL, ("calls",)),
+    EventField("virtual_number", "Виртуальный номер", "Virtual number", STRING, ("calls",)),
+    EventField("scenario", "Сценарий", "Scenario", STRING, ("calls",)),
+    EventField("answered", "Звонок отвечен", "Call answered", BOOL, ("calls",)),
+    EventField("talk_duration", "Длительность разговора, с", "Talk time, s", NUMBER, ("calls",)),
     EventField("hour", "Час (время суток, 0–23)", "Hour of day (0–23)", NUMBER, minimum=0, maximum=23),
     EventField("weekday", "День недели (1 — пн … 7 — вс)", "Weekday (1 Mon … 7 Sun)", NUMBER,
                minimum=1, maximum=7),
@@ -221,4 +226,31 @@ def facts_from_event(kind: str, stage: str, payload: dict, occurred_at: datetime
     }
     for key in ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term"):
         facts[key] = _first(payload, key)
+    if kind == "call":
+        facts.update(call_facts(stage, payload))
+    else:
+        facts.update({name: None for name in ("direction", "incoming", "virtual_number", "scenario", "answered",
+                                              "talk_duration")})
     return facts
+
+
+def call_facts(stage: str, payload: dict) -> dict:
+    """A call's own fields from its notification and (when read) its get.calls_report row."""
+    talk = _int(payload.get("talk_time_duration"))
+    if talk is None:
+        talk = _int(payload.get("talk_duration"))
+    lost = payload.get("is_lost")
+    if stage == "lost" or lost is True:
+        answered = False
+    elif stage in ("finished", "record_ready") or lost is False:
+        answered = bool(talk) if lost is None else not lost
+    else:
+        answered = None
+    employee = _int(payload.get("employee_id")) or _int(payload.get("last_answered_employee_id")) \
+        or _int(payload.get("last_talked_employee_id"))
+    direction = _first(payload, "direction")
+    return {"direction": direction if direction in ("in", "out") else None,
+            "incoming": {"in": True, "out": False}.get(direction or ""),
+            "virtual_number": _first(payload, "virtual_phone_number"), "scenario": _first(payload, "scenario_name"),
+            "answered": answered, "talk_duration": talk, "employee_id": employee,
+            "employee_name": _first(payload, "employee_full_name", "last_answered_employee_full_name")}

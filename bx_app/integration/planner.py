@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bx_app import channels
 from bx_app.integration import transcript
@@ -33,7 +33,8 @@ STAGES = {c.key: {choice: set(stages) for choice, stages in c.create_on.items()}
 KNOWN_STAGES = {c.kind: set(c.stages) for c in channels.CHANNELS}
 
 _UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
-_REF_RE = re.compile(r"\$result\[([A-Za-z_][A-Za-z0-9_\-]*)\]")
+# "$result[lead]", and "$result[register][CALL_ID]" (resumed: the CALL_ID an earlier attempt recorded).
+_REF_RE = re.compile(r"\$result\[([A-Za-z_][A-Za-z0-9_\-]*)\](?:\[CALL_ID\])?")
 
 _WORDS = {
     "ru": {
@@ -151,9 +152,12 @@ def contact_of(event: EventFacts) -> dict:
     chat = extra.get("chat") or {}
     visitor = extra.get("visitor") or {}
     info = payload.get("visitor_info") if isinstance(payload.get("visitor_info"), dict) else {}
+    call = extra.get("call") or {}
     name = next((_text(v) for v in (payload.get("visitor_name"), info.get("visitor_name"), visitor.get("name"),
-                                    chat.get("visitor_name")) if _text(v)), "")
-    phones = [payload.get("visitor_phone_number"), chat.get("visitor_phone_number"), *(visitor.get("phones") or [])]
+                                    chat.get("visitor_name"), payload.get("contact_full_name"),
+                                    call.get("contact_full_name")) if _text(v)), "")
+    phones = [payload.get("visitor_phone_number"), chat.get("visitor_phone_number"), *(visitor.get("phones") or []),
+              payload.get("contact_phone_number"), call.get("contact_phone_number")]
     emails = [payload.get("visitor_email"), chat.get("visitor_email"), *(visitor.get("emails") or [])]
     phone = next((p for p in (normalise_phone(v) for v in phones) if p), None)
     email = next((e for e in (normalise_email(v) for v in emails) if e), None)
@@ -164,8 +168,8 @@ def facts_of(event: EventFacts) -> dict:
     """The flat facts filters, titles, responsible rules and field maps read (enrichment overrides the payload)."""
     extra = event.extra or {}
     contact = contact_of(event)
-    flat = {**(extra.get("chat") or {}), "visitor_name": contact["name"] or None, "phone": contact["phone"],
-            "email": contact["email"]}
+    flat = {**(extra.get("call") or {}), **(extra.get("chat") or {}), "visitor_name": contact["name"] or None,
+            "phone": contact["phone"], "email": contact["email"]}
     return facts_from_event(event.kind, event.stage, event.payload or {}, event.occurred_at, flat)
 
 
@@ -207,7 +211,9 @@ def offline_request_comments(payload: dict, external_id: str, occurred_at: datet
 
 
 def content_of(event: EventFacts, contact: dict, lang: str, as_html: bool) -> str:
-    """C9/O7: the chat transcript or the request's content."""
+    """C9/O7: the chat transcript, the request's content, or the call's summary."""
+    if event.kind == "call":
+        return call_summary(event, lang, as_html)
     if event.kind == "chat":
         extra = event.extra or {}
         w = _words(lang)
@@ -217,6 +223,74 @@ def content_of(event: EventFacts, contact: dict, lang: str, as_html: bool) -> st
             heading += f" · {w['channel']}: {_text(chat.get('chat_channel_name'))}"
         return transcript.render(extra.get("messages") or [], contact.get("name"), lang, as_html, heading=heading)
     return offline_request_comments(event.payload or {}, event.external_id, event.occurred_at, lang, as_html)
+
+
+_CALL_WORDS = {
+    "ru": {"call": "Звонок UIS", "in": "входящий", "out": "исходящий", "direction": "Направление",
+           "client": "Номер клиента", "virtual": "Виртуальный номер", "scenario": "Сценарий", "employee": "Сотрудник",
+           "talk": "Разговор, с", "answered": "Отвечен", "yes": "да", "no": "нет", "record": "Запись"},
+    "en": {"call": "UIS call", "in": "incoming", "out": "outgoing", "direction": "Direction",
+           "client": "Customer's number", "virtual": "Virtual number", "scenario": "Scenario",
+           "employee": "Employee", "talk": "Talk, s", "answered": "Answered", "yes": "yes", "no": "no",
+           "record": "Record"},
+}
+
+
+def call_summary(event: EventFacts, lang: str, as_html: bool) -> str:
+    """A call in a few lines: direction, numbers, scenario, employee, talk time, record."""
+    w = _CALL_WORDS["ru" if lang == "ru" else "en"]
+    facts = facts_of(event)
+    rows = [(w["call"], f"№{event.external_id}")]
+    if facts.get("direction"):
+        rows.append((w["direction"], w[facts["direction"]]))
+    for label, key in (("client", "phone"), ("virtual", "virtual_number"), ("scenario", "scenario"),
+                       ("employee", "employee_name"), ("talk", "talk_duration")):
+        if facts.get(key) not in (None, ""):
+            rows.append((w[label], str(facts[key])))
+    if facts.get("answered") is not None:
+        rows.append((w["answered"], w["yes"] if facts["answered"] else w["no"]))
+    if record_link(event):
+        rows.append((w["record"], record_link(event)))
+    if as_html:
+        return "<br>".join(f"<b>{html.escape(label)}:</b> {html.escape(value)}" for label, value in rows)
+    return "\n".join(f"{label}: {value}" for label, value in rows)
+
+
+def record_link(event: EventFacts) -> str | None:
+    """The call's record: the talk_record_file notification's link, else the calls report's full record."""
+    payload, call = event.payload or {}, (event.extra or {}).get("call") or {}
+    for value in (payload.get("file_link"), payload.get("full_record_file_link"), call.get("full_record_file_link")):
+        if _text(value).startswith(("http://", "https://")):
+            return _text(value)
+    return None
+
+
+def follow_up(event: EventFacts, settings: dict) -> bool:
+    """A later stage completing what the creating stage made: a chat's final transcript, a call's finish or
+    record. What was created decides (its filters were applied then)."""
+    if final_transcript_wanted(event, settings):
+        return True
+    described = channels.BY_KIND.get(event.kind)
+    if described is None:
+        return False
+    options = settings.get(described.key) or {}
+    return event.stage in described.follow_ups.get(options.get("create_on") or "", ())
+
+
+def calls_pass(options: dict, facts: dict) -> Plan | None:
+    """Which calls pass (the "Звонки" tab): incoming/outgoing, answered/missed, minimum talk time."""
+    directions = options.get("directions") or ["in", "out"]
+    if facts.get("direction") and facts["direction"] not in directions:
+        return Plan(action="skip", reason="filtered_out", summary={"direction": facts["direction"]})
+    outcomes = options.get("outcomes") or ["answered", "missed"]
+    answered = facts.get("answered")
+    if answered is not None and ("answered" if answered else "missed") not in outcomes:
+        return Plan(action="skip", reason="filtered_out", summary={"answered": answered})
+    minimum = int(options.get("min_talk_seconds") or 0)
+    if answered and minimum and (facts.get("talk_duration") or 0) < minimum:
+        return Plan(action="skip", reason="filtered_out", summary={"talk_duration": facts.get("talk_duration"),
+                                                                    "min_talk_seconds": minimum})
+    return None
 
 
 # --- gates: decisions that need no Bitrix24 call ---------------------------------------------------
@@ -238,8 +312,8 @@ def settings_gate(event: EventFacts, settings: dict) -> Plan | None:
     if not channels.BY_KIND[event.kind].processed:
         return Plan(action="skip", reason="kind_not_supported")
     wanted = STAGES[channel].get(options.get("create_on") or "", set())
-    if event.stage not in wanted and final_transcript_wanted(event, settings):
-        return None  # what the start created decides (its filters were applied then)
+    if event.stage not in wanted and follow_up(event, settings):
+        return None  # what the creating stage made decides (its filters were applied then)
     if event.stage not in wanted:
         return Plan(action="skip", reason="wrong_stage", summary={"create_on": options.get("create_on")})
     return None
@@ -249,6 +323,14 @@ def facts_gate(event: EventFacts, settings: dict, lang: str = "ru") -> Plan | No
     """The skips that read the event's (enriched) facts: chat channels, contact data, the filter."""
     channel = CHANNEL_OF_KIND[event.kind]
     options = settings.get(channel) or {}
+    if channel == "calls":
+        state = (event.extra or {}).get("call_state") or {}
+        if state.get("not_wanted"):  # an earlier stage of this call was filtered out: so is the rest of it
+            return Plan(action="skip", reason="filtered_out", summary={"call": state["not_wanted"]})
+        if state.get("call_id"):
+            return None  # registered already: finish and record follow it
+        # Not registered yet: whichever stage registers it passes the call's filters first.
+        return calls_pass(options, facts_of(event)) or _filter_tree(event, options, lang)
     if event.stage not in STAGES[channel].get(options.get("create_on") or "", set()):
         return None  # a chat's finish adding the transcript: what the start created decides
     if channel == "chats":
@@ -265,6 +347,10 @@ def facts_gate(event: EventFacts, settings: dict, lang: str = "ru") -> Plan | No
         contact = contact_of(event)
         if not options.get("pass_without_contacts", True) and not (contact["phone"] or contact["email"]):
             return Plan(action="skip", reason="no_contact_data")
+    return _filter_tree(event, options, lang)
+
+
+def _filter_tree(event: EventFacts, options: dict, lang: str) -> Plan | None:
     tree = options.get("filter")
     if tree:
         passed, explanation = evaluate(tree, facts_of(event), lang)
@@ -512,8 +598,169 @@ def decide(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") 
                     parts=tuple(summary.get("parts") or ()), title=summary.get("title") or "")
 
 
+# telephony.externalCall.register TYPE (bitrix24 §11) and the entities a call can be bound to.
+CALL_TYPE = {"out": 1, "in": 2}
+USER_REFUSED = "User is not found or is not active"
+_CALL_NOTES = {
+    "ru": {"unknown_employee": "сотрудник UIS {id} не сопоставлен с пользователем Bitrix24",
+           "refused": "пользователь {id} не найден или неактивен в Bitrix24 — ответственный по умолчанию"},
+    "en": {"unknown_employee": "UIS employee {id} has no matched Bitrix24 user",
+           "refused": "user {id} is not found or inactive in Bitrix24: the default responsible"},
+}
+
+
+def external_call_id(external_id: str) -> str:
+    """The same for every attempt and stage of one UIS call: a re-register within 30 minutes returns the
+    CALL_ID Bitrix24 gave the first time (bitrix24 §11)."""
+    return f"uis-{external_id}"
+
+
+def call_start(event: EventFacts) -> datetime | None:
+    """When the call began, on the account's clock: the report's start_time, else the notification time of a
+    start, else a finish's time minus the call's total time."""
+    call = (event.extra or {}).get("call") or {}
+    zone = event.occurred_at.tzinfo if event.occurred_at is not None else None
+    for raw in (call.get("start_time"), (event.payload or {}).get("start_time")):
+        if _text(raw):
+            try:
+                moment = datetime.fromisoformat(_text(raw))
+            except ValueError:
+                continue
+            return moment if moment.tzinfo is not None or zone is None else moment.replace(tzinfo=zone)
+    if event.occurred_at is None:
+        return None
+    if event.stage == "started":
+        return event.occurred_at
+    total = (event.payload or {}).get("total_time_duration") or call.get("total_duration")
+    try:
+        return event.occurred_at - timedelta(seconds=int(total or 0))
+    except (TypeError, ValueError):
+        return event.occurred_at
+
+
+def call_status_code(facts: dict, event: EventFacts) -> str:
+    """STATUS_CODE of telephony.externalCall.finish: 200 answered, 486 busy, 304 missed (bitrix24 §11)."""
+    if facts.get("answered"):
+        return "200"
+    reason = _text(((event.extra or {}).get("call") or {}).get("finish_reason") or
+                   (event.payload or {}).get("finish_reason")).lower()
+    return "486" if "busy" in reason else "304"
+
+
+def plan_call(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") -> Plan:
+    """A UIS call in Bitrix24 telephony: registered once (with the lead/deal the settings ask for, in the same
+    batch), finished once, its record attached once; each stage adds only what the call still lacks."""
+    options = settings.get("calls") or {}
+    main = settings.get("main") or {}
+    origin = origin_id(event.kind, event.external_id)
+    facts = facts_of(event)
+    contact = contact_of(event)
+    state = (event.extra or {}).get("call_state") or {}
+    written = {k: v for k, v in (lookup.written or {}).items() if v}
+    call_id = state.get("call_id")  # registered by another stage; this event's own register is resumed below
+    over = event.stage in ("finished", "lost", "record_ready")
+    finished = bool(state.get("finished") or written.get("finish"))
+    record = record_link(event)
+    summary: dict = {"origin_id": origin, "channel": "calls", "stage": event.stage, "phone": contact["phone"],
+                     "direction": facts.get("direction"), "answered": facts.get("answered"),
+                     "talk_duration": facts.get("talk_duration"), "virtual_number": facts.get("virtual_number")}
+    commands: dict[str, tuple[str, dict]] = {}
+    action, entity = "create", None
+    user_id = state.get("user_id")
+    if not call_id:
+        if not contact["phone"]:
+            return Plan(action="skip", reason="no_contact_data", summary=summary)
+        user_id, reason = _responsible(options, main, lookup, facts, lang)
+        notes = _CALL_NOTES["ru" if lang == "ru" else "en"]
+        if facts.get("employee_id") and lookup.employee_user_id is None:
+            reason = f"{notes['unknown_employee'].format(id=facts['employee_id'])}; {reason}"
+        refused = written.get("user_refused")
+        if refused and user_id == int(refused):
+            defaults = [int(c) for c in (options.get("default_responsible_id"), main.get("default_responsible_id"),
+                                         lookup.fallback_responsible_id) if c and int(c) != int(refused)]
+            user_id = defaults[0] if defaults else None
+            reason = notes["refused"].format(id=refused)
+        if not user_id:
+            return Plan(action="skip", reason="no_responsible", summary={**summary, "responsible_reason": reason})
+        summary.update(responsible_id=user_id, responsible_reason=reason)
+        register = {"USER_ID": user_id, "PHONE_NUMBER": contact["phone"],
+                    "TYPE": CALL_TYPE.get(facts.get("direction") or "in", 2),
+                    "EXTERNAL_CALL_ID": external_call_id(event.external_id),
+                    "SHOW": 0 if over else 1, "CRM_CREATE": 0}
+        start = call_start(event)
+        if start is not None:
+            register["CALL_START_DATE"] = b24_time(start)
+        if facts.get("virtual_number"):
+            register["LINE_NUMBER"] = facts["virtual_number"]
+        entity_option = options.get("entity") or "lead_deal"
+        repeat = _is_repeat(lookup)
+        kinds = options.get("contact_kinds") or "both"
+        bound = None
+        if repeat and options.get("repeat_action") == "attach" and lookup.open_entity:
+            action, entity = "attach", lookup.open_entity["type"]
+            summary["attached_to"] = dict(lookup.open_entity)
+            if lookup.open_entity.get("responsible_id"):
+                register["USER_ID"] = user_id = int(lookup.open_entity["responsible_id"])
+                summary.update(responsible_id=user_id, responsible_reason="open_entity")
+            others = _others(lookup)
+            bound = (("LEAD", lookup.open_entity["id"]) if entity == "lead"
+                     else ("CONTACT", others["CONTACT"][0]) if others.get("CONTACT") else None)
+        elif entity_option in ("lead_deal", "lead_deal_activity"):
+            # The lead/deal, its contact and the notification: the communication's own planner, in this batch.
+            part = plan_communication(event, {**settings, "calls": {**options, "entity": "lead_deal",
+                                                                    "repeat_action": "create"}}, lookup, lang)
+            if part.action == "skip":
+                return part
+            existing = (part.summary.get("existing") or {}) if part.action == "exists" else {}
+            commands.update(part.commands)
+            entity = part.entity or ("deal" if existing.get("deal") else "lead")
+            for key in ("title", "parts"):
+                summary.pop(key, None)
+            summary["title"] = part.summary.get("title")
+            if entity == "lead":
+                bound = ("LEAD", existing.get("lead") or "$result[lead]")
+            elif existing.get("contact") or "contact" in commands:
+                bound = ("CONTACT", existing.get("contact") or "$result[contact]")
+            elif commands.get("deal") and commands["deal"][1]["fields"].get("CONTACT_ID"):
+                bound = ("CONTACT", commands["deal"][1]["fields"]["CONTACT_ID"])
+        else:  # "Дело": the telephony call activity, on the person's contact/lead (a lead made for an unknown number)
+            if repeat and kinds == "first":
+                return Plan(action="skip", reason="repeat_contact", summary=summary)
+            if not repeat and kinds == "repeat":
+                return Plan(action="skip", reason="first_contact")
+            register["CRM_CREATE"] = 1
+            register["CRM_SOURCE"] = ((main.get("lead_source") or {}).get("calls")) or channels.CALLS.default_lead_source
+            entity = "activity"
+        if bound:
+            register["CRM_ENTITY_TYPE"], register["CRM_ENTITY_ID"] = bound
+        commands["register"] = ("telephony.externalcall.register", register)
+        call_ref = "$result[register][CALL_ID]"
+    else:
+        call_ref = call_id
+        action = "attach"
+        summary["call_id"] = call_id
+    if over and not finished:
+        commands["finish"] = ("telephony.externalcall.finish", {
+            "CALL_ID": call_ref, "USER_ID": user_id or lookup.fallback_responsible_id,
+            "DURATION": int(facts.get("talk_duration") or 0), "STATUS_CODE": call_status_code(facts, event)})
+        finished = True
+    if over and record and record != state.get("record_url") and finished:
+        commands["record"] = ("telephony.externalcall.attachrecord", {"CALL_ID": call_ref, "RECORD_URL": record})
+        summary["record_url"] = record
+    if "notify" in commands:  # after everything it tells about
+        commands["notify"] = commands.pop("notify")
+    summary["user_id"] = user_id
+    summary["entity"] = entity
+    summary["parts"] = list(commands)
+    commands = resume(commands, written)
+    if not commands:
+        return Plan(action="exists", reason="already_created", summary={
+            **summary, "existing": {k: v for k, v in written.items() if k in ("lead", "deal", "contact")}})
+    return Plan(action=action, entity=entity, commands=commands, summary=summary)
+
+
 # The plan builders channels name (bx_app.channels: Channel.plan_builder).
-BUILDERS = {"communication": plan_communication}
+BUILDERS = {"communication": plan_communication, "call": plan_call}
 
 
 def plan_final_transcript(event: EventFacts, lookup: Lookup, lang: str = "ru") -> Plan:

@@ -355,6 +355,9 @@ class DataApiClient:
     def get_sites(self, fields: list[str] | None = None) -> list[dict]:
         return list(self.iter_report("get.sites", _report_params(fields, None, None)))
 
+    def get_virtual_numbers(self, fields: list[str] | None = None) -> list[dict]:
+        return list(self.iter_report("get.virtual_numbers", _report_params(fields, None, None)))
+
     def get_visitors(self, ids: Iterable[int]) -> list[dict]:
         """Contacts of chat visitors: [{id, name, phones, emails, usernames}]."""
         wanted = [int(i) for i in ids]

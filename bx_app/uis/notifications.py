@@ -46,6 +46,24 @@ TEMPLATE_VARIABLES: dict[str, list[str]] = {
         "employee_full_name", "scenario_name", "talk_time_duration", "total_time_duration",
         "wait_time_duration", "tag_names",
     ],
+    "in_call_session": [
+        "notification_name", "notification_time", "call_session_id", "virtual_phone_number", "scenario_name",
+        "contact_phone_number", "communication_number", "contact_id", "contact_full_name",
+    ],
+    "out_call_session": [
+        "notification_name", "notification_time", "call_session_id", "virtual_phone_number", "contact_phone_number",
+        "contact_id", "contact_full_name", "employee_id", "employee_full_name", "employee_phone_number",
+    ],
+    "lost_call_session": [
+        "notification_name", "notification_time", "call_session_id", "virtual_phone_number", "scenario_name",
+        "contact_phone_number", "communication_number", "contact_id", "contact_full_name", "wait_time_duration",
+        "employee_ids",
+    ],
+    "talk_record_file": [
+        "notification_name", "notification_time", "call_session_id", "external_id", "direction", "call_source",
+        "virtual_phone_number", "scenario_name", "contact_phone_number", "communication_number",
+        "contact_full_name", "employee_id", "employee_full_name", "file_link", "file_duration",
+    ],
 }
 
 _INTEGER_FIELDS = {
@@ -139,7 +157,11 @@ def parse_notification(payload: Mapping | str | bytes) -> UisNotification:
     flat.pop(STAGE_UNSURE, None)  # ours to set, never the sender's
     if not flat:
         raise NotificationInvalid("the payload is empty")
+    flat = _unglue(flat)
     fields = {key: _normalise(key, value) for key, value in flat.items()}
+    for key in _INTEGER_FIELDS - set(ID_FIELD.values()) - {"messages"}:  # no garbage in an integer field
+        if key in fields and (isinstance(fields[key], bool) or not isinstance(fields[key], int | None)):
+            fields[key] = None
     event = _event_mnemonic(fields)
     kind, stage = _kind_and_stage(event, fields)
     id_field = ID_FIELD[kind]
@@ -153,14 +175,55 @@ def parse_notification(payload: Mapping | str | bytes) -> UisNotification:
     if kind == "offline_message" and fields.get("visitor_message") is None:
         fields["visitor_message"] = fields.get("text")
     fields.pop("event", None)
-    if kind == "chat" and event is None and stage in ("finished", "lost") and _chat_closing_stage(fields) is None:
-        fields[STAGE_UNSURE] = True
+    if kind == "chat" and event is None and stage in ("finished", "lost") and \
+            not stage_from_chat_status(fields.get("status")):
+        fields[STAGE_UNSURE] = True  # only the notification's name (or nothing) said it: the chat report decides
+    if kind == "call" and fields.get("direction") not in ("in", "out"):
+        direction = _call_direction(event, fields)
+        if direction:
+            fields["direction"] = direction
     if event is None:
         event = _INFERRED_EVENT.get((kind, stage))
         if event == "in_call_session" and fields.get("direction") == "out":
             event = "out_call_session"
     return UisNotification(kind=kind, stage=stage, external_id=str(fields[id_field]),
                            occurred_at=_occurred_at(fields), fields=fields, event=event)
+
+
+# A GET template whose '&' is missing glues the next variable onto a number: "2employee_full_name=Иванов".
+_GLUED = re.compile(r"^([+-]?\d+)([a-z][a-z_]*)=(.*)$", re.S)
+
+
+def _unglue(flat: dict) -> dict:
+    """Split a value glued to the next variable by a missing '&' (UIS's own GET template for
+    call_session_finished has this slip): the number stays, the glued variable is recovered unless the
+    body carries it too."""
+    out = dict(flat)
+    for key, value in flat.items():
+        if key in _INTEGER_FIELDS and isinstance(value, str):
+            match = _GLUED.match(value.strip())
+            if match:
+                out[key] = match.group(1)
+                if _is_null(out.get(match.group(2))):
+                    out[match.group(2)] = match.group(3)
+    return out
+
+
+def _call_direction(event: str | None, fields: dict) -> str | None:
+    """in/out of a call whose body does not say: the event names it; else UIS's default out_call_session
+    body is the only start that names the employee (the caller) and no scenario."""
+    if event == "out_call_session":
+        return "out"
+    if event == "in_call_session" or event == "lost_call_session":
+        return "in"
+    if event is None and fields.get("talk_time_duration") is None and fields.get("file_link") is None \
+            and "wait_time_duration" not in fields and fields.get("scenario_name") is None \
+            and any(fields.get(k) is not None for k in ("employee_id", "employee_full_name", "employee_phone_number")):
+        return "out"
+    if event is None and fields.get("scenario_name") is not None and fields.get("talk_time_duration") is None \
+            and fields.get("file_link") is None:
+        return "in"
+    return None
 
 
 def _event_mnemonic(fields: dict) -> str | None:

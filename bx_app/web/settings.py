@@ -45,7 +45,8 @@ SYNC_STEP_WORDS = {
     "users": _l("Bitrix24: пользователи"),
     "uis_employees": _l("UIS: сотрудники"),
     "uis_channels": _l("UIS: каналы чатов"),
-    "uis_sites": _l("UIS: сайты"),
+    "uis_sites": _l("UIS: сайты и виртуальные номера"),
+    "lines": _l("Bitrix24: внешние линии для виртуальных номеров UIS"),
     "matching": _l("Сопоставление сотрудников"),
 }
 REASON_WORDS = {

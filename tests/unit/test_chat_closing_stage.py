@@ -48,19 +48,19 @@ def default_template_body(event: str, source: str, method: str) -> dict:
 @pytest.mark.parametrize("case, payload, stage, unsure", [
     # The reference bodies as UIS renders its default templates.
     ("default chat_finished", body(FINISHED), "finished", False),
-    ("default lost_chat", body(LOST), "lost", False),
+    ("default lost_chat", body(LOST), "lost", True),  # no status: the name guesses, the chat report confirms
     # status alone decides, whatever the name says or lacks.
     ("finished, no name", body(FINISHED, drop=("notification_name",)), "finished", False),
     ("finished, refused", body(FINISHED, drop=("notification_name",), status="refused"), "finished", False),
     ("finished template, status lost", body(FINISHED, drop=("notification_name",), status="lost"), "lost", False),
     ("status wins over the name", body(FINISHED, notification_name="Потерянный чат", status="succeed"),
      "finished", False),
-    # No status: the administrator's name for the notification.
-    ("finished, no status", body(FINISHED, drop=("status",)), "finished", False),
+    # No status: the administrator's name for the notification guesses; the chat report confirms later.
+    ("finished, no status", body(FINISHED, drop=("status",)), "finished", True),
     ("finished, cabinet name", body(FINISHED, drop=("status",), notification_name="Завершение чата"),
-     "finished", False),
-    ("lost, cabinet name", body(LOST, notification_name="Потеряный чат"), "lost", False),
-    ("lost, English name", body(LOST, notification_name="Lost chat → Bitrix24"), "lost", False),
+     "finished", True),
+    ("lost, cabinet name", body(LOST, notification_name="Потеряный чат"), "lost", True),
+    ("lost, English name", body(LOST, notification_name="Lost chat → Bitrix24"), "lost", True),
     # Neither: closed for sure, the outcome comes from the chat report later.
     ("finished, no status, no name", body(FINISHED, drop=("status", "notification_name")), "finished", True),
     ("lost, no name", body(LOST, drop=("notification_name",)), "finished", True),
