@@ -109,6 +109,14 @@ def from_environment() -> dict:
         # A worker killed mid-event holds its event this long before the sweeper hands it to another.
         "EVENT_LOCK_SECONDS": int(os.environ.get("EVENT_LOCK_SECONDS") or 300),
         "HOOK_MAX_BYTES": 1024 * 1024,
+        # Rate limits (Flask-Limiter notation); see bx_app/web/rate_limits.py for what each one guards.
+        "RATELIMIT_SIGN_IN_ADDRESS": os.environ.get("RATELIMIT_SIGN_IN_ADDRESS") or "10 per minute;100 per hour",
+        "RATELIMIT_SIGN_IN_KEY": os.environ.get("RATELIMIT_SIGN_IN_KEY") or "5 per minute;30 per hour",
+        "RATELIMIT_CONNECT": os.environ.get("RATELIMIT_CONNECT") or "20 per minute",
+        "RATELIMIT_PORTAL_POST": os.environ.get("RATELIMIT_PORTAL_POST") or "120 per minute",
+        "RATELIMIT_HOOK": os.environ.get("RATELIMIT_HOOK") or "6000 per minute",
+        # Reverse proxies in front of the app whose X-Forwarded-For is trusted (0: use the peer address).
+        "TRUSTED_PROXY_HOPS": int(os.environ.get("TRUSTED_PROXY_HOPS") or 0),
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_SAMESITE": "Lax",

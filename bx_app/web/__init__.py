@@ -17,6 +17,7 @@ from bx_app.web import (
     install,
     journal,
     navigation,
+    rate_limits,
     request_guard,
     security_headers,
     settings,
@@ -63,6 +64,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(uis_side.bp)
     app.register_blueprint(journal.bp)
     app.register_blueprint(settings.bp)
+    rate_limits.init_app(app)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

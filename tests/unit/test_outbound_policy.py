@@ -35,8 +35,13 @@ INTERNAL_SPELLINGS = [
 PUBLIC_SPELLINGS = ["93.184.216.34", "[2606:4700:4700::1111]", "8.8.8.8"]
 
 
+_real_getaddrinfo = socket.getaddrinfo
+
+
 def _fake_resolver(mapping: dict[str, list[str]], calls: list | None = None):
     def resolve(host, port, family=0, type_=0, *args):
+        if host == "127.0.0.1" and host not in mapping:  # the test Redis (rate limits) stays reachable
+            return _real_getaddrinfo(host, port, family, type_, *args)
         if calls is not None:
             calls.append(host)
         if host not in mapping:
@@ -272,7 +277,14 @@ def test_I1_internal_portal_addresses_are_refused_before_any_request(client, add
     from tests.unit.test_uis_side import account, signed_in
 
     asked: list = []
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: asked.append(a) or [])
+    real = socket.getaddrinfo
+
+    def recording(host, *args, **kwargs):
+        if host != "127.0.0.1":  # Redis (rate limits) is ours; the portal's name must never be resolved
+            asked.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording)
     signed_in(client, account())
     with responses.RequestsMock() as rsps:
         response = client.post("/uis/connect", data={"name": "Основной", "portal": address})
