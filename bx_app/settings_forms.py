@@ -296,6 +296,7 @@ CHOICES = {
     "transcript_to": ("comments", "timeline"),
     "create_on_chats": ("start", "finish"),
     "create_on_offline": ("arrived", "processed"),
+    "create_on_calls": ("start", "finish"),
     "channels_mode": ("all", "selected"),
 }
 BOOLS = ("active", "use_employee_match", "notify", "pass_without_contacts", "channels_include_new")
@@ -330,6 +331,10 @@ def channel_draft(settings: dict, channel: str) -> dict:
         "field_map": [{"uis_field": r.get("uis_field") or "", "entity": r.get("entity") or "lead",
                        "b24_field": r.get("b24_field") or "", "value_map": value_map_text(r.get("value_map"))}
                       for r in settings.get("field_map") or []],
+        # Calls: which pass (incoming/outgoing, answered/missed, the shortest talk).
+        "directions": list(settings.get("directions") or ["in", "out"]),
+        "outcomes": list(settings.get("outcomes") or ["answered", "missed"]),
+        "min_talk_seconds": value_text(settings.get("min_talk_seconds") or 0),
     }
 
 
@@ -344,6 +349,9 @@ def channel_draft_from_form(form, channel: str) -> dict:
                  "create_on"):
         draft[name] = (get(name) or "").strip()
     draft["channels_ids"] = [v for v in form.getlist("channels_ids") if v.strip()]
+    draft["directions"] = [v for v in form.getlist("directions") if v.strip()]
+    draft["outcomes"] = [v for v in form.getlist("outcomes") if v.strip()]
+    draft["min_talk_seconds"] = (get("min_talk_seconds") or "").strip()
     for name in ("default_responsible_id", "lead_deal_category_id", "lead_deal_stage_id", "title_lead", "title_deal",
                  "title_activity"):
         draft[name] = (get(name) or "").strip()
@@ -466,6 +474,22 @@ def channel_options(draft: dict, channel: str, ref: dict) -> tuple[bool, dict, d
         options["pass_without_contacts"] = draft["pass_without_contacts"]
     else:
         options["pass_without_contacts"] = True
+    if channel == "calls":
+        directions = [d for d in ("in", "out") if d in (draft.get("directions") or [])]
+        outcomes = [o for o in ("answered", "missed") if o in (draft.get("outcomes") or [])]
+        if not directions or len(directions) != len(set(draft.get("directions") or [])):
+            err("directions", _("Отметьте входящие, исходящие или оба."))
+        if not outcomes or len(outcomes) != len(set(draft.get("outcomes") or [])):
+            err("outcomes", _("Отметьте отвеченные, пропущенные или оба."))
+        minimum = 0
+        text = draft.get("min_talk_seconds") or "0"
+        try:
+            minimum = int(text)
+        except ValueError:
+            err("min_talk_seconds", _("Целое число секунд, например 10."))
+        if not 0 <= minimum <= 86_400:
+            err("min_talk_seconds", _("От 0 до 86400 секунд."))
+        options.update(directions=directions, outcomes=outcomes, min_talk_seconds=max(0, min(minimum, 86_400)))
     tree, tree_errors = draft_to_tree(draft["filter"], catalog, "filter")
     errors.update(tree_errors)
     options["filter"] = tree

@@ -7,7 +7,7 @@ from flask import Flask, session, url_for
 from flask_babel import lazy_gettext as _l
 
 from bx_app.integration import filters, titles
-from bx_app.models import Credential, Event
+from bx_app.models import Credential
 
 
 @dataclass(frozen=True)
@@ -21,13 +21,8 @@ def _on_portal_side() -> bool:
     return bool(getattr(session, "from_token", False) and session.get("portal_id"))
 
 
-def calls_exist(credential: Credential) -> bool:
-    """The "Звонки" tab appears once the account has sent a call: until then there is nothing to show."""
-    return Event.query.filter_by(credential_id=credential.id, kind="call").first() is not None
-
-
 def credential_tabs(credential: Credential | None) -> list[Tab]:
-    """"Главная", "Чаты и офлайн заявки", ("Звонки"), "Журнал", "Подключение" — the same on both sides."""
+    """"Главная", "Чаты и офлайн заявки", "Звонки", "Журнал", "Подключение" — the same on both sides."""
     portal_side = _on_portal_side()
     connection_url = (url_for("iframe.home") if portal_side
                       else url_for("uis_side.credential", credential_id=credential.id) if credential else None)
@@ -42,9 +37,8 @@ def credential_tabs(credential: Credential | None) -> list[Tab]:
         Tab("channels", str(_l("Чаты и офлайн заявки")),
             url_for("settings.section", credential_id=credential.id, section="chats")),
     ]
-    if calls_exist(credential):
-        tabs.append(Tab("calls", str(_l("Звонки")),
-                        url_for("journal.index", credential_id=credential.id, kind="call")))
+    tabs.append(Tab("calls", str(_l("Звонки")),
+                    url_for("settings.section", credential_id=credential.id, section="calls")))
     tabs.append(Tab("journal", str(_l("Журнал")), url_for("journal.index", credential_id=credential.id)))
     tabs.append(Tab("connection", str(_l("Подключение")), connection_url))
     return tabs

@@ -226,7 +226,8 @@ def section(credential_id: int, section: str):
     else:
         draft = settings_forms.channel_draft(settings_store.load_channel(credential.id, section), section)
     catalog = ef.catalog_for(section)
-    return _page(viewer, credential, "settings/section.html", status=status, active_tab="channels", section=section,
+    return _page(viewer, credential, "settings/section.html", status=status,
+                 active_tab="calls" if section == "calls" else "channels", section=section,
                  form=form, d=draft, errors=errors, ref=ref, preview=preview, catalog=catalog,
                  operator_labels=ef.OPERATOR_LABELS, lang=_lang(), placeholders=titles.PLACEHOLDERS,
                  mappable={e: field_mapping.mappable_fields(ref["b24_fields"], e) for e in field_mapping.ENTITIES},

@@ -124,7 +124,7 @@ def test_one_row_of_tabs_the_same_on_both_sides_and_calls_once_they_exist(app, c
     page = client.get(f"/settings/{cred.id}/main", query_string={"_s": token}).get_data(as_text=True)
     assert page.count('class="b24-tabs"') == 1
     tabs = re.findall(r'class="b24-tab[^"]*" id="(tab-[a-z-]+)"[^>]*>([^<]+)<', page)
-    assert [label for _id, label in tabs] == ["Главная", "Чаты и офлайн заявки", "Журнал", "Подключение"]
+    assert [label for _id, label in tabs] == ["Главная", "Чаты и офлайн заявки", "Звонки", "Журнал", "Подключение"]
     assert visible_text(page).count("Главная") == 1 + visible_text(page).count("«Главная»")
     add_event(cred, 4, kind="call", stage="finished")
     with client.session_transaction() as session:
