@@ -9,6 +9,9 @@ Streams (one PollCursor row each per credential):
   PROCESSED_HORIZON) are re-read by id, and the ones that changed to `processed` become "processed" events.
 - `chats`: chats by start time `date_time` (the same overlap). Every chat row is a "started" event (UIS pushes
   no chat start); a closed one (lost/succeed/refused) is also a "finished" event.
+- `calls` (only while the "Звонки" tab is on): the catch-up of call pushes — ended calls by start time
+  (a 2-hour overlap: a call is listed once it ends); a call no push brought becomes a "finished" event
+  (the report row is its data), plus "record_ready" when it has a record.
 - `chats_open`: chats started but not finished yet (within PROCESSED_HORIZON) are re-read by id; the closed
   ones become "finished" events (the `chat_finished`/`lost_chat` pushes usually come first; the engine's
   ORIGIN_ID makes a repeat harmless).
@@ -24,12 +27,12 @@ from datetime import datetime, timedelta, tzinfo
 from flask import current_app
 from redis.exceptions import LockError, RedisError
 
-from bx_app import channels, intake, queues
+from bx_app import channels, intake, queues, settings_store
 from bx_app.extensions import db, redis_connection
 from bx_app.models import Credential, Event, PollCursor, Portal, UisAccount
 from bx_app.models.account import PortalStatus
 from bx_app.models.timeutil import from_local, to_local, utcnow, zone_named
-from bx_app.uis.client import DataApiClient, parse_uis_time
+from bx_app.uis.client import CALL_FIELDS, DataApiClient, parse_uis_time
 from bx_app.uis.errors import AccessDenied, AuthError, LimitExceeded, UisError
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,11 @@ FIRST_LOOKBACK = timedelta(hours=1)
 PROCESSED_HORIZON = timedelta(days=14)
 STREAM_OFFLINE, STREAM_OFFLINE_PROCESSED = channels.OFFLINE.poll_streams
 STREAM_CHATS, STREAM_CHATS_OPEN = channels.CHATS.poll_streams
+(STREAM_CALLS,) = channels.CALLS.poll_streams
 CLOSED_CHAT = ("lost", "succeed", "refused")
+# get.calls_report lists a call once it has ended, by its start time: a call may last this long and
+# still be found by a later window.
+CALL_OVERLAP = timedelta(hours=2)
 
 
 def account_now(timezone: str | None) -> datetime:
@@ -153,6 +160,50 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
 
     counts["processed"] += _poll_processed(credential_id, account_id, client, now, zone)
     counts.update(_poll_chats(credential_id, account_id, client))
+    if (settings_store.load_channel(credential_id, "calls") or {}).get("active"):
+        counts.update(_poll_calls(credential_id, account_id, client))
+    return counts
+
+
+def _poll_calls(credential_id: int, account_id: int, client: DataApiClient) -> dict:
+    """Ended calls by start time; those whose end no push brought are recorded from the report row."""
+    counts = {"call_finished": 0, "call_record": 0}
+    cursor = _cursor(credential_id, STREAM_CALLS)
+    account = db.session.get(UisAccount, account_id)
+    zone = zone_named(account.timezone)
+    now = account_now(account.timezone)
+    start = (to_local(cursor.cursor_at, zone) - CALL_OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
+    db.session.commit()
+    try:
+        rows = client.get_calls(start, now, fields=CALL_FIELDS)
+    except UisError as error:
+        _record_error(credential_id, account_id, STREAM_CALLS, error)
+        return counts
+    ids = [str(r["id"]) for r in rows if r.get("id") is not None]
+    seen: dict[str, set] = {}
+    for chunk in range(0, len(ids), 500):
+        for external_id, stage in Event.query.filter(
+                Event.credential_id == credential_id, Event.kind == "call",
+                Event.external_id.in_(ids[chunk:chunk + 500])).with_entities(Event.external_id, Event.stage):
+            seen.setdefault(external_id, set()).add(stage)
+    db.session.commit()
+    for row in rows:
+        if row.get("id") is None or not row.get("finish_time"):
+            continue
+        stages = seen.get(str(row["id"]), set())
+        wanted = [] if stages & {"finished", "lost"} else ["finished"]
+        if row.get("full_record_file_link") and "record_ready" not in stages:
+            wanted.append("record_ready")
+        for stage in wanted:
+            occurred = parse_uis_time(row.get("finish_time")) if row.get("finish_time") else None
+            recorded = intake.record_event(credential_id, "call", stage, str(row["id"]), {**row, "_call": row},
+                                           source="poll", occurred_at=occurred)
+            if recorded.created:
+                counts["call_record" if stage == "record_ready" else "call_finished"] += 1
+                intake.enqueue_event(recorded.event_id)
+    cursor = _cursor(credential_id, STREAM_CALLS)
+    cursor.cursor_at, cursor.last_run_at, cursor.last_error = from_local(now, zone), utcnow(), None
+    db.session.commit()
     return counts
 
 

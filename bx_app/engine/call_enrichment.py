@@ -10,20 +10,12 @@ from bx_app.models import Event
 from bx_app.models.event import EventStatus
 from bx_app.models.timeutil import to_local, zone_named
 from bx_app.polling import account_now
-from bx_app.uis.client import DataApiClient
+from bx_app.uis.client import CALL_FIELDS, DataApiClient
 from bx_app.uis.errors import UisError
 
 log = logging.getLogger(__name__)
 
 SEARCH_BACK = timedelta(days=3)
-CALL_FIELDS = [
-    "id", "start_time", "finish_time", "finish_reason", "direction", "is_lost", "contact_phone_number",
-    "virtual_phone_number", "communication_id", "communication_number", "wait_duration", "talk_duration",
-    "total_duration", "call_records", "full_record_file_link", "scenario_id", "scenario_name", "site_id",
-    "site_domain_name", "campaign_id", "campaign_name", "visitor_id", "employees", "last_answered_employee_id",
-    "last_answered_employee_full_name", "last_talked_employee_id", "contact_full_name", "tags", "utm_source",
-    "utm_medium", "utm_campaign", "utm_content", "utm_term",
-]
 # The order of a call's stages: a later one waits while an earlier one is still on its way.
 STAGE_RANK = {"started": 0, "finished": 1, "lost": 1, "record_ready": 2}
 # An earlier stage skipped for one of these reasons: the call was not wanted, so neither is the rest of it.

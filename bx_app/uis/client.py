@@ -78,6 +78,17 @@ def _observe(method: str, error: str | None) -> None:
             call_observer(method, error)
 
 
+# The get.calls_report columns the app reads (uis §8): the call, its record, employees, marketing.
+CALL_FIELDS = [
+    "id", "start_time", "finish_time", "finish_reason", "direction", "is_lost", "contact_phone_number",
+    "virtual_phone_number", "communication_id", "communication_number", "wait_duration", "talk_duration",
+    "total_duration", "call_records", "full_record_file_link", "scenario_id", "scenario_name", "site_id",
+    "site_domain_name", "campaign_id", "campaign_name", "visitor_id", "employees", "last_answered_employee_id",
+    "last_answered_employee_full_name", "last_talked_employee_id", "contact_full_name", "tags", "utm_source",
+    "utm_medium", "utm_campaign", "utm_content", "utm_term",
+]
+
+
 def parse_uis_time(value: str | None) -> datetime | None:
     """`YYYY-MM-DD hh:mm:ss` (account zone, no offset) → naive datetime; None stays None."""
     if value in (None, ""):

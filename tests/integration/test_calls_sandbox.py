@@ -188,3 +188,21 @@ def test_fault_storm_no_call_lost_none_duplicated(world):
         if row["full_record_file_link"]:
             assert call["RECORD"]["RECORD_URL"] == row["full_record_file_link"]
     assert world.portal.counters.faults_served > 0
+
+
+def test_calls_report_catches_up_a_call_no_push_brought_and_never_twice(world):
+    from bx_app.polling import poll_credential
+
+    assert "call_finished" not in poll_credential(world.credential_id)  # the tab is off: no calls report read
+    world.configure("calls", active=True)
+    placed = world.place_call(answered=True, with_record=True, events=[])  # UIS sent nothing
+    call_id = placed["row"]["id"]
+    counts = poll_credential(world.credential_id)
+    assert (counts["call_finished"], counts["call_record"]) == (1, 1)
+    again = poll_credential(world.credential_id)
+    assert (again["call_finished"], again["call_record"]) == (0, 0)
+    world.drain_all()
+    assert {e.status for e in call_events(world, call_id).values()} == {EventStatus.DONE}
+    call = the_call(world, call_id)
+    assert call["FINISHED"] and call["RECORD"]["RECORD_URL"] == placed["row"]["full_record_file_link"]
+    assert len(statistics(world, call_id)) == 1
