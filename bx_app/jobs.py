@@ -11,11 +11,11 @@ from functools import wraps
 
 from flask import current_app, has_app_context
 
-from bx_app import intake, journal_view, polling, queues, reference_sync
+from bx_app import intake, journal_view, polling, queues, reference_sync, uis_accounts
 from bx_app.bitrix.errors import PortalNeedsReauth
 from bx_app.engine import drain
 from bx_app.extensions import db, redis_connection
-from bx_app.models import Portal
+from bx_app.models import Portal, UisAccount
 from bx_app.models.account import PortalStatus
 from bx_app.models.timeutil import utcnow
 from bx_app.observability import timed_job
@@ -123,6 +123,25 @@ def keep_tokens_alive() -> int:
     return refreshed
 
 
+# How often each UIS account's stored Data API key is asked whether UIS still accepts it.
+KEY_RECHECK_SECONDS = 30 * 60
+
+
+@in_app_context
+def recheck_data_api_keys() -> int:
+    """Every stored polling key checked with get.account; a revoked one signs its account out (shown)."""
+    refused = 0
+    for account_id in [row.id for row in UisAccount.query.filter(UisAccount.data_api_token.isnot(None))]:
+        account = db.session.get(UisAccount, account_id)
+        try:
+            if not uis_accounts.recheck_stored_key(account, current_app.config["UIS_DATA_API_URL"]):
+                refused += 1
+        except Exception:  # noqa: BLE001 - one account's trouble never stops the others
+            log.exception("Data API key check failed for UIS account %s", account_id)
+            db.session.rollback()
+    return refused
+
+
 def periodic(poll_seconds: int, sweep_seconds: int = 30) -> list[tuple]:
     """(function, queue, options) for the deployment's one CronScheduler."""
     return [
@@ -130,4 +149,5 @@ def periodic(poll_seconds: int, sweep_seconds: int = 30) -> list[tuple]:
         (sweep_stranded, queues.DEFAULT, {"interval": max(2, sweep_seconds), "job_timeout": 120}),
         (keep_tokens_alive, queues.DEFAULT, {"interval": 6 * 3600, "job_timeout": 600}),
         (sync_all_credentials, queues.SYNC, {"interval": reference_sync.SCHEDULE_SECONDS, "job_timeout": 600}),
+        (recheck_data_api_keys, queues.DEFAULT, {"interval": KEY_RECHECK_SECONDS, "job_timeout": 600}),
     ]

@@ -22,6 +22,7 @@ from bx_app.models.timeutil import utcnow
 from bx_app.outbound import AddressForbidden, OutboundPolicy
 from bx_app.portal_auth import store_tokens
 from bx_app.uis.client import DataApiClient
+from bx_app.uis.errors import AuthError as UisAuthError
 from bx_app.uis.errors import TransportError, UisError
 from bx_app.uis.notifications import default_template
 
@@ -47,8 +48,17 @@ class SignInRefused(Exception):
         self.error = error
 
 
-def sign_in(data_api_url: str, token: str) -> UisAccount:
-    """Check the key with get.account, then create or update the UisAccount keyed by app_id; commits."""
+# The stored key no longer works: a new sign-in's key takes its place without asking.
+DEAD_KEY_STATUSES = ("token_invalid",)
+
+
+def sign_in(data_api_url: str, token: str, replace_key: bool = False) -> UisAccount:
+    """Check the key with get.account, then create or update the UisAccount keyed by app_id; commits.
+
+    The stored key is the one the server polls UIS with. A sign-in with another valid key of the same
+    account keeps it unless ``replace_key`` (the user's choice) or the stored key is missing or dead;
+    ``account.key_replaced`` says which happened.
+    """
     token = (token or "").strip()
     if not token:
         raise SignInRefused(_("Укажите ключ UIS Data API."))
@@ -74,9 +84,13 @@ def sign_in(data_api_url: str, token: str) -> UisAccount:
             db.session.add(account)
         account.name = str(account_data.get("name") or "")[:255] or f"UIS {app_id}"
         account.timezone = str(account_data.get("timezone") or "")[:64] or "Europe/Moscow"
-        account.data_api_token = token
-        account.status = "ok"
-        account.status_reason = None
+        stored = account.data_api_token
+        account.key_replaced = (not stored or stored == token or replace_key
+                                or account.status in DEAD_KEY_STATUSES)
+        if account.key_replaced:
+            account.data_api_token = token
+            account.status = "ok"
+            account.status_reason = None
         try:
             db.session.commit()
             break
@@ -84,8 +98,35 @@ def sign_in(data_api_url: str, token: str) -> UisAccount:
             db.session.rollback()
             if attempt:
                 raise
-    log.info("UIS account signed in app_id=%s", app_id)
+    log.info("UIS account signed in app_id=%s (stored key %s)", app_id,
+             "replaced" if account.key_replaced else "kept")
     return account
+
+
+def recheck_stored_key(account: UisAccount, data_api_url: str) -> bool:
+    """Ask UIS whether the stored polling key still works; a revoked key marks the account (commits).
+
+    Returns False for a key UIS refused: the UIS side then signs the account out and shows why.
+    Transport trouble and limits say nothing about the key and change nothing.
+    """
+    if not account.data_api_token:
+        return False
+    client = DataApiClient(data_api_url, account.data_api_token, timeout=SIGN_IN_TIMEOUT, max_retries=1)
+    try:
+        client.get_account()
+    except UisAuthError as exc:
+        account.status = "token_invalid"
+        account.status_reason = exc.user_message("ru")[:1000]
+        db.session.commit()
+        log.warning("UIS account %s: the stored Data API key was refused (%s)", account.app_id, exc.mnemonic)
+        return False
+    except UisError as exc:
+        log.info("UIS account %s: key check inconclusive (%s)", account.app_id, exc)
+        return True
+    if account.status in DEAD_KEY_STATUSES:
+        account.status, account.status_reason = "ok", None
+        db.session.commit()
+    return True
 
 
 # --- the portal address -----------------------------------------------------------------------------

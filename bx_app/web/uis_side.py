@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from bx_app import uis_accounts
@@ -28,6 +28,7 @@ CLAIM_SESSION_KEY = "uis_claim_token"
 class SignInForm(FlaskForm):
     token = PasswordField(_l("Ключ UIS Data API"), validators=[
         DataRequired(message=_l("Укажите ключ UIS Data API.")), Length(max=512)])
+    replace_key = BooleanField(_l("Читать данные UIS с этим ключом (заменит ключ, сохранённый раньше)"))
 
 
 class ConnectForm(FlaskForm):
@@ -58,6 +59,13 @@ def signed_in_account() -> UisAccount | None:
     account = db.session.get(UisAccount, account_id) if account_id else None
     if account_id and account is None:
         session.pop("uis_account_id", None)
+    if account is not None and account.status in uis_accounts.DEAD_KEY_STATUSES:
+        # UIS refused the stored key (revoked, expired): whoever signed in with it is out until a
+        # working key is given again.
+        session.pop("uis_account_id", None)
+        flash(_("UIS больше не принимает ключ Data API, сохранённый для аккаунта «%(name)s» (ключ отозван "
+                "или истёк). Войдите с действующим ключом.", name=account.name), "danger")
+        return None
     return account
 
 
@@ -114,7 +122,8 @@ def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
         try:
-            account = uis_accounts.sign_in(current_app.config["UIS_DATA_API_URL"], form.token.data)
+            account = uis_accounts.sign_in(current_app.config["UIS_DATA_API_URL"], form.token.data,
+                                           replace_key=form.replace_key.data)
         except SignInRefused as exc:
             form.token.errors.append(exc.message)
         else:
@@ -129,6 +138,9 @@ def sign_in():
                 session["lang"] = lang
             flash(_("Вы вошли как %(name)s (аккаунт UIS %(app_id)s).", name=account.name, app_id=account.app_id),
                   "success")
+            if not account.key_replaced:
+                flash(_("Данные UIS по-прежнему читаются с ключом, сохранённым раньше. Чтобы читать их с новым "
+                        "ключом, войдите ещё раз и отметьте «Читать данные UIS с этим ключом»."), "info")
             return redirect(_after_sign_in(next_url))
     return render_template("uis/sign_in.html", form=form, next_url=next_url,
                            claim_pending=bool(session.get(CLAIM_SESSION_KEY))), 200 if not form.errors else 400
