@@ -213,16 +213,17 @@ class Outcome:
     lost: int
     refused_retryable: int
     server_errors: int
+    unanswered: int  # connection refused/reset or no answer in 10 s: not acknowledged, sent again
     wall_seconds: float
     not_done: list = field(default_factory=list)  # (status, reason, error) of events not done, for the message
 
     def row(self) -> str:
-        return (f"{self.scenario:<34} {self.events:>6} {self.done:>6} {self.duplicated:>10} {self.lost:>5} "
-                f"{self.server_errors:>4} {self.refused_retryable:>9} {self.wall_seconds:>8.1f}")
+        return (f"{self.scenario:<26} {self.events:>6} {self.done:>6} {self.duplicated:>10} {self.lost:>5} "
+                f"{self.server_errors:>4} {self.refused_retryable:>9} {self.unanswered:>10} {self.wall_seconds:>8.1f}")
 
 
-TABLE_HEADER = (f"{'scenario':<34} {'events':>6} {'done':>6} {'duplicated':>10} {'lost':>5} {'5xx':>4} "
-                f"{'503/retry':>9} {'wall s':>8}")
+TABLE_HEADER = (f"{'scenario':<26} {'events':>6} {'done':>6} {'duplicated':>10} {'lost':>5} {'5xx':>4} "
+                f"{'503/retry':>9} {'unanswered':>10} {'wall s':>8}")
 
 
 def settle(fleet: Fleet, sent: dict[str, str], deadline_seconds: float, started: float, scenario: str,
@@ -252,4 +253,4 @@ def settle(fleet: Fleet, sent: dict[str, str], deadline_seconds: float, started:
     not_done = fleet.query("SELECT status, reason, left(last_error, 200), count(*) FROM event "
                            "WHERE status <> 'done' GROUP BY 1, 2, 3")
     return Outcome(scenario, len(ids), done, duplicated, lost, tally.refused_retryable,
-                   tally.server_errors + tally.connection_errors, round(wall, 1), not_done)
+                   tally.server_errors, tally.connection_errors, round(wall, 1), not_done)
