@@ -96,6 +96,9 @@ class CrmStore:
         self.comments: dict[int, dict] = {}
         self.notifications: dict[int, dict] = {}
         self.notifications_sent: dict[str, int] = {}  # every im.notify add per TAG (a repeat replaces the notice)
+        # The exact moment (epoch seconds) each lead, deal and contact was added: DATE_CREATE has whole seconds
+        # only, and benchmarks measure push-to-entity latency in milliseconds. Sandbox-only, never served by REST.
+        self.created_at: dict[str, dict[str, float]] = {"lead": {}, "deal": {}, "contact": {}}
         self.statuses = crm_catalog.seed_statuses()
         self._ids = {"lead": 1000, "deal": 2000, "contact": 3000, "activity": 18000, "comment": 8000,
                      "notification": 55000, "multifield": 5000, "status": 240}
@@ -194,6 +197,7 @@ class CrmStore:
             if record.get("CONTACT_ID") and not record.get("CONTACT_IDS"):
                 record["CONTACT_IDS"] = [record["CONTACT_ID"]]
         self.table(entity)[new_id] = record
+        self.created_at[entity][str(new_id)] = now
         if entity == "lead" and self.mode == 2:
             self._convert_lead(record, user_id, now)
         return new_id
@@ -465,6 +469,7 @@ class CrmStore:
             "notifications": list(self.notifications.values()),
             "notifications_sent": dict(self.notifications_sent),
             "statuses_added": [r for r in self.statuses if int(r["ID"]) > 240],
+            "created_at": {entity: dict(moments) for entity, moments in self.created_at.items()},
         }
 
 
