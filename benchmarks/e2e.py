@@ -156,6 +156,10 @@ def connect_fleet(deployment: Deployment, portals: int) -> tuple[list, object]:
     from bx_app import create_app
     from bx_app.devkit.portal_fleet import add_sandbox_portals, connect_portal, sandbox_uis_account
 
+    # The sandbox UIS serves one account; the 20 portals stand for 20 customers, each with its own Data API
+    # budget (120 points a minute): the shared account gets theirs together.
+    requests.post(f"http://127.0.0.1:{deployment.uis_port}/control/config",
+                  json={"minute_limit": 120 * portals, "day_limit": 10000 * portals}, timeout=30).raise_for_status()
     urls = [f"http://127.0.0.1:{deployment.first_portal_port}"]
     if portals > 1:
         urls += add_sandbox_portals(deployment.oauth_url, portals - 1)
@@ -400,10 +404,12 @@ def main() -> None:
     if args.short:
         args.portals, args.steady_seconds, args.flood, args.flood_seconds = 6, 20.0, 300, 3.0
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so that the processes are stopped
     load_start = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     database, url, cluster = choose_database(workdir, args.database)
     deployment = Deployment(workdir, url, args.workers, args.web_workers, args.web_threads)
+    stop_others: threading.Event | None = None
     print(f"database: {database}; work directory {workdir}; load average {load_start[0]:.1f}", flush=True)
     try:
         deployment.start()
@@ -443,6 +449,7 @@ def main() -> None:
             time.sleep(1)
         stop_others.set()
         others.join()
+        stop_others = None
         generator.wait_sent()
         wait_drained(app, deployment, len(generator.pushes), timeout=600)
         time.sleep(2)
@@ -453,6 +460,8 @@ def main() -> None:
         figures, extra = summarise(generator.pushes, states, journal, flooded, flood_requests, flood_start)
         load_end = os.getloadavg()
     finally:
+        if stop_others is not None:
+            stop_others.set()
         deployment.stop()
         if cluster is not None:
             cluster.destroy()

@@ -8,7 +8,7 @@ from bx_app import channels, journal_view
 from bx_app.engine import journal
 from bx_app.engine.call_enrichment import call_states, enrich_calls
 from bx_app.engine.chat_enrichment import enrich_chats
-from bx_app.engine.offline_enrichment import enrich_offline_message
+from bx_app.engine.offline_enrichment import enrich_offline_messages
 from bx_app.engine.work import Group, Work
 from bx_app.extensions import db
 from bx_app.integration.planner import EventFacts, facts_gate, final_transcript_wanted, settings_gate
@@ -140,9 +140,7 @@ def prepare(portal_id: int, event_ids: list[int]) -> Prepared:
 def _offline_report(group: Group, events: list[Event]) -> list[int]:
     """A pushed request: the notification carries a few fields, the report row adds form, page, campaign, UTM.
     A Data API failure leaves the request as it is (never lost for want of extra data)."""
-    for event in events:
-        if event.source == "push":
-            enrich_offline_message(event.id)
+    enrich_offline_messages([event.id for event in events if event.source == "push"])
     return []
 
 

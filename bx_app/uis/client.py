@@ -139,13 +139,16 @@ class DataApiClient:
                  sleep: Callable[[float], Any] = time.sleep, *, clock: Callable[[], float] = time.monotonic,
                  jitter: Callable[[], float] | None = None, backoff_base: float = 1.0,
                  backoff_cap: float = 60.0, login: str | None = None, password: str | None = None,
-                 timezone: str | None = None):
+                 timezone: str | None = None, wait_for_limits: bool = True):
         self.url = url or DEFAULT_URL
         self.access_token = access_token
         self.session = session or requests.Session()
         self.timeout = timeout
         self.max_retries = max_retries
         self.timezone = timezone
+        # False: a spent budget raises LimitExceeded at once (a caller that can do without the answer, such as
+        # the engine's optional enrichment, must not hold a worker for up to a minute).
+        self.wait_for_limits = wait_for_limits
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter or (lambda: random.uniform(0.0, 1.0))
@@ -174,7 +177,7 @@ class DataApiClient:
             try:
                 return self._call_once(method, params or {})
             except LimitExceeded as error:
-                if error.per_day or limit_waits >= self.max_retries:
+                if error.per_day or limit_waits >= self.max_retries or not self.wait_for_limits:
                     raise
                 limit_waits += 1
                 self._resume_at = None  # the wait below covers it
@@ -193,7 +196,7 @@ class DataApiClient:
                 failures += 1
 
     def _wait_for_budget(self) -> None:
-        if self._resume_at is None:
+        if self._resume_at is None or not self.wait_for_limits:
             return
         wait = self._resume_at - self._clock()
         self._resume_at = None

@@ -1,6 +1,8 @@
 """Chats and offline requests through the engine into the sandbox portal: every option, exactly once."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bx_app import intake
@@ -261,3 +263,32 @@ def test_C1_all_channels_without_new_ones_counts_only_channels_of_the_last_sync(
     again = world.record("chat", "lost", {"chat_id": new["id"]}, source="push")
     world.run(again)
     assert world.event(again).status == EventStatus.DONE
+
+
+def test_pushed_offline_requests_of_one_group_read_their_report_rows_in_one_data_api_call(world):
+    # A burst of pushes costs the UIS account one point of its per-minute budget, not one per request.
+    rows = [world.offline(n, communication_page_url=f"https://shop.example.ru/p/{n}") for n in range(12)]
+    before = world.uis.get("/control/state.json").get_json()["counters"].get("get.offline_messages_report", 0)
+    ids = [world.record("offline_message", "arrived", {"offline_message_id": row["id"], "visitor_name": row["visitor_name"],
+                                                        "visitor_phone_number": row["visitor_phone_number"]},
+                        source="push") for row in rows]
+    world.run(*ids)
+    after = world.uis.get("/control/state.json").get_json()["counters"].get("get.offline_messages_report", 0)
+    assert after - before == 1
+    assert [world.event(i).payload.get("communication_page_url") for i in ids] == \
+        [f"https://shop.example.ru/p/{n}" for n in range(12)]
+    assert all(world.event(i).status == EventStatus.DONE for i in ids)
+
+
+def test_a_spent_data_api_budget_never_holds_the_drain_the_pushed_request_goes_on_as_pushed(world):
+    world.uis.post("/control/config", json={"minute_remaining": 0})
+    row = world.offline(1)
+    event_id = world.record("offline_message", "arrived", {"offline_message_id": row["id"],
+                                                           "visitor_phone_number": row["visitor_phone_number"]},
+                            source="push")
+    started = time.monotonic()
+    world.run(event_id)
+    assert time.monotonic() - started < 5  # the budget resets in up to a minute: not waited for
+    assert world.event(event_id).status == EventStatus.DONE
+    assert not world.event(event_id).payload.get("_enriched")
+    assert len(world.by_origin("leads", f"offline_message:{row['id']}")) == 1
