@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
+
 
 def server_bindir() -> Path | None:
     """The newest installed server's bin directory (postgresql-NN from Debian), else PATH."""
@@ -111,8 +113,6 @@ class PostgresCluster:
 
 def admin_connection(url: str):
     """An autocommit psycopg connection to the server's maintenance database (CREATE/DROP DATABASE)."""
-    import psycopg
-
     parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://", 1))
     maintenance = urlunsplit(parts._replace(path="/postgres"))
     return psycopg.connect(maintenance, autocommit=True)
