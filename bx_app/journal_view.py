@@ -272,7 +272,9 @@ def visitor_of(payload: dict | None) -> Visitor:
         value = payload.get(key)
         return str(value).strip() if value not in (None, "") else ""
 
-    return Visitor(text("visitor_name"), text("visitor_phone_number"), text("visitor_email"),
+    # A call's customer is its contact (the number that called or was called).
+    return Visitor(text("visitor_name") or text("contact_full_name"),
+                   text("visitor_phone_number") or text("contact_phone_number"), text("visitor_email"),
                    text("text") or text("visitor_message"))
 
 
