@@ -75,7 +75,7 @@ def test_I2_marketplace_install_then_claim_then_request_becomes_one_lead(stack, 
     app = app_frame(page)
     with app.expect_navigation():
         app.click("#tab-journal")
-    row = app.wait_for_selector(f"#journal-table tr:has(.journal-external-id:text-is('№{request_id}'))")
+    row = app.wait_for_selector(f"#journal-table tr:has(.journal-external-id code:text-is('{request_id}'))")
     shot(page, "offline-07-journal")
     assert row.query_selector(f".journal-entities a[href$='/crm/lead/details/{lead['ID']}/']")
 
