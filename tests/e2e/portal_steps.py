@@ -8,7 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import settle, shot
 
 UIS_TOKEN = "sandbox-uis-token"
 
@@ -36,6 +36,16 @@ def app_frame(page):
         return None
     frame = wait_until(find, message="the app's iframe", page=page)
     frame.wait_for_load_state("load", timeout=30000)
+    return frame
+
+
+def follow(frame, click: str, then: str, timeout: float = 30000):
+    """Click what takes the app's frame to its next page, as a user does: wait for that page's element,
+    then for the frame to be fitted to it and painted, so the next click lands where the user would see."""
+    with frame.expect_navigation(timeout=timeout):
+        frame.click(click)
+    frame.wait_for_selector(then, timeout=timeout)
+    settle(frame.page)
     return frame
 
 

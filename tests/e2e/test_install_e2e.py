@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import BASE_FLAGS, CHROMIUM, launch, shot
-from tests.e2e.portal_steps import app_frame, install_and_open, out_of_process_app_frames
+from tests.e2e.portal_steps import app_frame, follow, install_and_open, out_of_process_app_frames
 
 # What turned site isolation off here once; kept only to show the out-of-process check tells the difference.
 ISOLATION_OFF = ["--disable-site-isolation-trials", "--disable-features=IsolateOrigins,site-per-process"]
@@ -24,12 +24,9 @@ def test_P2_install_into_portal_and_open_the_app(stack, playwright_instance, blo
         assert "/uis/claim/" in stack.claim_link  # I2: finish the setup on the UIS side
         shot(page, f"{prefix}-03-app-in-portal")
         # The app works across pages without cookies: to the settings and back, inside the iframe.
-        with frame.expect_navigation():
-            frame.click("#tab-main")
-        frame.wait_for_selector("#main-form")
+        follow(frame, "#tab-main", "#main-form")
         shot(page, f"{prefix}-04-settings-in-portal")
-        with frame.expect_navigation():
-            frame.click("a.b24-tab:text-is('Подключение')")
+        follow(frame, "a.b24-tab:text-is('Подключение')", "#portal-domain")
         assert frame.inner_text("#portal-domain") == stack.portal_url.split("//")[1]
         assert context.cookies("http://localhost") == [] or block_cookies is False
         state = stack.portal_state()

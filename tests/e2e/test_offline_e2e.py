@@ -10,6 +10,7 @@ from tests.e2e.conftest import shot
 from tests.e2e.portal_steps import (
     app_frame,
     db_rows,
+    follow,
     install_and_open,
     kill_worker,
     leads_by_origin,
@@ -73,16 +74,14 @@ def test_I2_marketplace_install_then_claim_then_request_becomes_one_lead(stack, 
     # The journal shows the request's fate with a link to the lead.
     page.goto(f"{stack.portal_url}/?user=1&lang=ru&view=app")
     app = app_frame(page)
-    with app.expect_navigation():
-        app.click("#tab-journal")
-    row = app.wait_for_selector(f"#journal-table tr:has(.journal-external-id code:text-is('{request_id}'))")
+    row = f"#journal-table tr:has-text('{request_id}')"
+    follow(app, "#tab-journal", row)
     shot(page, "offline-07-journal")
-    assert row.query_selector(f".journal-entities a[href$='/crm/lead/details/{lead['ID']}/']")
+    assert app.query_selector(f"{row} .journal-entities a[href$='/crm/lead/details/{lead['ID']}/']")
 
     # The event page: UIS's time (sent on the account's wall clock) comes before the app received it.
-    with app.expect_navigation():
-        row.query_selector(".journal-time a").click()
-    details = app.wait_for_selector("#event-incoming").inner_text()
+    follow(app, f"{row} .journal-time a", "#event-incoming")
+    details = app.inner_text("#event-incoming")
     shot(page, "offline-08-event")
     moments = re.findall(r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}", details)
     occurred, received = (datetime.strptime(m, "%d.%m.%Y %H:%M:%S") for m in moments[:2])

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 from tests.e2e.conftest import shot
-from tests.e2e.portal_steps import app_frame, db_rows, install_and_open, sign_in_uis, wait_until
+from tests.e2e.portal_steps import app_frame, db_rows, follow, install_and_open, sign_in_uis, wait_until
 
 
 def open_settings(stack, page):
     page.goto(f"{stack.portal_url}/?user=1&lang=ru&view=app")
     frame = app_frame(page)
-    with frame.expect_navigation():
-        frame.click("#tab-main")
-    frame.wait_for_selector("#main-form")
+    follow(frame, "#tab-main", "#main-form")
     return frame
 
 
@@ -32,7 +30,7 @@ def test_settings_window_in_the_portal(stack, page):
     # The sync started by the install and the claim may still run: its bar is live, the button disabled
     # until the page reloads itself at its end.
     frame.wait_for_selector("#sync-button:not([disabled])", timeout=90000)
-    with frame.expect_navigation():
+    with frame.expect_navigation():  # no settling here: this page reloads itself when the sync ends
         frame.click("#sync-button")
     frame.wait_for_selector("#sync-task")
     # (a sync also runs by itself after the install and the claim; the button's own one must finish)
@@ -53,9 +51,7 @@ def test_settings_window_in_the_portal(stack, page):
     frame.select_option("#deal_category_id", "1")
     frame.select_option("#deal_stage_id", "C1:NEW")
     frame.select_option("#lead_source_chats", "WEB")
-    with frame.expect_navigation():
-        frame.click("#save-main")
-    frame.wait_for_selector("#notice")
+    follow(frame, "#save-main", "#notice")
     assert frame.is_checked("#active") and frame.input_value("#deal_stage_id") == "C1:NEW"
     assert frame.input_value("#lead_source_chats") == "WEB"
 
@@ -67,49 +63,34 @@ def test_settings_window_in_the_portal(stack, page):
     frame.locator(row).scroll_into_view_if_needed()
     shot(page, "settings-02-main-employee-unmatched")
     frame.select_option(f"{row} select[name=b24_user_id]", "12")
-    with frame.expect_navigation():
-        frame.click(f"{row} button[type=submit]")
-    frame.wait_for_selector("#notice")
+    follow(frame, f"{row} button[type=submit]", "#notice")
     assert frame.get_attribute(row, "data-matched") == "yes"
     assert "Кузнецов" in frame.inner_text(f"{row} .employee-user") and "вручную" in frame.inner_text(row)
     frame.locator("#employees").scroll_into_view_if_needed()
     shot(page, "settings-02-main-employees")
 
     # Chats: C1 channels, a two-level AND/OR filter (G1) built with the buttons, a rule (C2), options.
-    with frame.expect_navigation():
-        frame.click("#tab-settings-channels")
-    frame.wait_for_selector("#section-form")
+    follow(frame, "#tab-settings-channels", "#section-form")
     frame.check("input[name=channels_mode][value=selected]")
     frame.check("input[name=channels_ids][value='3102']")
-    with frame.expect_navigation():
-        frame.click("button[value='add_group:filter:0']")
-    frame.wait_for_selector("select[name='filter.0.0.op']")
+    follow(frame, "button[value='add_group:filter:0']", "select[name='filter.0.0.op']")
     frame.select_option("select[name='filter.0.op']", "and")
     frame.select_option("select[name='filter.0.0.0.field']", "site")
-    with frame.expect_navigation():
-        frame.click("button[value='add_cond:filter:0.0']")
-    frame.wait_for_selector("select[name='filter.0.0.1.field']")
+    follow(frame, "button[value='add_cond:filter:0.0']", "select[name='filter.0.0.1.field']")
     frame.fill("input[name='filter.0.0.0.value']", "shop.example.ru")
     frame.select_option("select[name='filter.0.0.1.field']", "utm_source")
-    with frame.expect_navigation():
-        frame.click("button[value='add_cond:filter:0']")  # re-renders: operators now fit the chosen fields
-    frame.wait_for_selector("select[name='filter.0.1.field']")
+    # re-renders: operators now fit the chosen fields
+    follow(frame, "button[value='add_cond:filter:0']", "select[name='filter.0.1.field']")
     frame.select_option("select[name='filter.0.0.1.operator']", "in")
     frame.fill("input[name='filter.0.0.1.value']", "yandex, google")
     frame.select_option("select[name='filter.0.1.field']", "has_phone")
     frame.fill("input[name='filter.0.1.value']", "да")
-    with frame.expect_navigation():
-        frame.click("#add-rule")
-    frame.wait_for_selector("#rule-0")
+    follow(frame, "#add-rule", "#rule-0")
     frame.fill("#rule-0-name", "VIP")
     frame.select_option("#rule-0-user_id", "7")
     frame.select_option("select[name='rule-0-filter.0.0.field']", "tags")
-    with frame.expect_navigation():
-        frame.click("#add-rule")  # re-render for the tag operators, then drop the spare rule
-    frame.wait_for_selector("#rule-1")
-    with frame.expect_navigation():
-        frame.click("button[value='remove_rule:1']")
-    frame.wait_for_selector("#rule-0")
+    follow(frame, "#add-rule", "#rule-1")  # re-render for the tag operators, then drop the spare rule
+    follow(frame, "button[value='remove_rule:1']", "#rule-0")
     frame.select_option("select[name='rule-0-filter.0.0.operator']", "contains")
     frame.fill("input[name='rule-0-filter.0.0.value']", "VIP")
     frame.check("input[name=contact_kinds][value=first]")
@@ -117,25 +98,17 @@ def test_settings_window_in_the_portal(stack, page):
     frame.check("input[name=create_on][value=start]")
     frame.uncheck("#pass_without_contacts")
     frame.fill("#title_lead", "Чат {channel}: {visitor_name}")
-    with frame.expect_navigation():
-        frame.click("#add-map")
-    frame.wait_for_selector("#fm-0")
+    follow(frame, "#add-map", "#fm-0")
     frame.select_option("select[name='fm-0-uis_field']", "visitor_city")
     frame.select_option("select[name='fm-0-b24_field']", "UF_CRM_1709112244")
-    with frame.expect_navigation():
-        frame.click("#save-section")
-    frame.wait_for_selector("#notice")
+    follow(frame, "#save-section", "#notice")
     shot(page, "settings-03-chats-saved")
 
     # Reload the whole portal page: everything is there again.
     page.reload()
     frame = app_frame(page)
-    with frame.expect_navigation():
-        frame.click("#tab-main")
-    frame.wait_for_selector("#main-form")
-    with frame.expect_navigation():
-        frame.click("#tab-settings-channels")
-    frame.wait_for_selector("#section-form")
+    follow(frame, "#tab-main", "#main-form")
+    follow(frame, "#tab-settings-channels", "#section-form")
     assert frame.is_checked("input[name=channels_ids][value='3102']")
     assert frame.input_value("select[name='filter.0.op']") == "and"
     assert frame.input_value("select[name='filter.0.0.op']") == "or"
@@ -150,20 +123,14 @@ def test_settings_window_in_the_portal(stack, page):
     shot(page, "settings-04-chats-reloaded")
 
     # Offline requests: O3–O6 and the live preview of unsaved settings.
-    with frame.expect_navigation():
-        frame.click("#section-offline")
-    frame.wait_for_selector("#section-form")
+    follow(frame, "#section-offline", "#section-form")
     frame.check("input[name=create_on][value=processed]")
     frame.check("input[name=entity][value=activity]")
     frame.uncheck("#notify")
-    with frame.expect_navigation():
-        frame.click("#preview-button")
-    frame.wait_for_selector("#preview")
+    follow(frame, "#preview-button", "#preview")
     shot(page, "settings-05-offline-preview")
     frame.check("input[name=create_on][value=processed]")
-    with frame.expect_navigation():
-        frame.click("#save-section")
-    frame.wait_for_selector("#notice")
+    follow(frame, "#save-section", "#notice")
     assert frame.is_checked("input[name=create_on][value=processed]") and not frame.is_checked("#notify")
     shot(page, "settings-06-offline-saved")
     wait_until(lambda: db_rows(stack, "SELECT count(*) FROM channel_settings")[0][0] == 3, message="three tabs saved")
