@@ -42,6 +42,9 @@
             var url = new URL(window.location.href);
             url.searchParams.delete('notice');
             url.hash = 'sync';
+            // The same address plus "#sync" would only scroll (no reload, the bar stays at "done" and the
+            // button disabled, as on a Main tab opened during a sync): load the address itself then.
+            if (url.href.split('#')[0] === window.location.href.split('#')[0]) { url.hash = ''; }
             setTimeout(function () { window.location.replace(url.toString()); }, 400);
           } else { setTimeout(poll, 700); }
         })

@@ -136,6 +136,29 @@ def test_settings_window_in_the_portal(stack, page):
     wait_until(lambda: db_rows(stack, "SELECT count(*) FROM channel_settings")[0][0] == 3, message="three tabs saved")
 
 
+def test_M1_a_main_tab_opened_during_a_sync_shows_its_result_when_it_ends(stack, page):
+    """The live bar of a sync that runs while the Main tab is opened (an address without the sync's notice)
+    reaches the end, and the page then shows that sync's result with the button usable again."""
+    assert db_rows(stack, "SELECT id FROM credential"), "runs after the settings test in this module"
+    page.on("dialog", lambda dialog: dialog.accept())
+    frame = open_settings(stack, page)
+    frame.wait_for_selector("#sync-button:not([disabled])", timeout=90000)
+    # The portal holds the sync's first answer back: the sync still runs when the Main tab opens again.
+    stack.portal_control({"clear_faults": True, "faults": [
+        {"error": "DELAY_AFTER", "method": "batch", "seconds": 10, "count": 1}]})
+    with frame.expect_navigation():
+        frame.click("#sync-button")
+    task_url = frame.get_attribute("#sync-task", "data-url").split("?")[0]
+    follow(frame, "#tab-main", "#main-form")
+    assert "notice=" not in frame.url
+    assert frame.get_attribute("#sync-task", "data-state") not in ("done", "failed")
+    frame.wait_for_selector("#sync-button:not([disabled])", timeout=60000)
+    assert frame.get_attribute("#sync-task", "data-url").split("?")[0] == task_url
+    assert frame.get_attribute("#sync-task", "data-state") == "done"
+    frame.wait_for_selector("#sync-result")
+    shot(page, "settings-07-sync-ended-on-an-open-main-tab")
+
+
 def test_settings_pages_at_1024_px(stack, browser):
     """Screenshots of each tab at the iframe's usual width, straight from the app (after the test above)."""
     rows = db_rows(stack, "SELECT id FROM credential")
