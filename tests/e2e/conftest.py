@@ -1,6 +1,7 @@
 """End-to-end fixtures: the real stack as processes and headless Chromium driven by Playwright."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -23,6 +24,23 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed end-to-end test reports what the processes logged and what its browser page showed last."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    stack = item.funcargs.get("stack")
+    if stack is not None:
+        report.sections.append(("stack logs", stack.logs()))
+    page = item.funcargs.get("page")
+    if page is not None and not page.is_closed():
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"FAILED-{item.name}.png"), timeout=10_000)
 
 
 @pytest.fixture(autouse=True)
