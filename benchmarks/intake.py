@@ -1,9 +1,11 @@
 """Intake speed: the webhook vs a bare endpoint on the same gunicorn setup, measured side by side.
 
-Starts Redis and gunicorn (2 workers x 4 threads, SQLite in a temp dir), creates one credential, then
+Runs twice, on SQLite and on PostgreSQL (a throw-away cluster; skipped, and said so, without the server
+binaries). Each run starts Redis and gunicorn (2 workers x 4 threads), creates one credential, then
 sends the same number of requests with the same client concurrency to (a) GET /bench/bare and (b) POST
 /hooks/uis/<token> with distinct offline requests. Prints req/s, p50/p99 for both, their ratio, and the
-rows stored; the last line is one JSON object with the figures.
+rows stored; failed requests are counted apart from the latencies. The last line is one JSON object: the
+SQLite figures at the top level (as before), the PostgreSQL ones under "postgresql".
 
     .venv/bin/python benchmarks/intake.py [--requests 3000] [--concurrency 4]
 """
@@ -24,9 +26,13 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bx_app.devkit.postgres_cluster import PostgresCluster, create_database, server_bindir  # noqa: E402
 
 
 def free_port() -> int:
@@ -73,8 +79,10 @@ def run_load(url: str, total: int, concurrency: int, body_for) -> tuple[float, l
                 ok = response.status_code == 200
             except requests.RequestException:
                 ok = False
-            mine.append((time.perf_counter() - start) * 1000)
-            bad += 0 if ok else 1
+            if ok:  # a failed request is counted apart, never mixed into the latencies
+                mine.append((time.perf_counter() - start) * 1000)
+            else:
+                bad += 1
         with lock:
             latencies.extend(mine)
             errors += bad
@@ -93,17 +101,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
-    args = parser.parse_args()
-
+def measure(args, database_url: str, count_stored) -> dict:
+    """One run against `database_url`: Redis and gunicorn started here, one credential, both endpoints loaded."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-intake-"))
     redis_port, web_port = free_port(), free_port()
-    env = dict(os.environ, SECRET_KEY="bench", DATABASE_URL=f"sqlite:///{workdir / 'app.db'}",
+    database_url = database_url.replace("{workdir}", str(workdir))
+    env = dict(os.environ, SECRET_KEY="bench", DATABASE_URL=database_url,
                REDIS_URL=f"redis://127.0.0.1:{redis_port}/0", PUBLIC_URL=f"http://127.0.0.1:{web_port}")
     procs = []
     try:
@@ -144,8 +147,7 @@ def main() -> None:
 
         hook_s, hook_lat, hook_err = run_load(f"{base}/hooks/uis/{token}", args.requests, args.concurrency,
                                               hook_body)
-        stored = sqlite3.connect(workdir / "app.db").execute(
-            "SELECT COUNT(*) FROM event WHERE external_id >= '1000000' AND external_id < '9000000'").fetchone()[0]
+        stored = count_stored(database_url)
     finally:
         for proc in procs[::-1]:
             proc.send_signal(signal.SIGTERM)
@@ -157,20 +159,60 @@ def main() -> None:
         "concurrency": args.concurrency,
         "bare_rps": round(args.requests / bare_s, 1),
         "hook_rps": round(args.requests / hook_s, 1),
-        "bare_p50_ms": round(statistics.median(bare_lat), 2),
-        "bare_p99_ms": round(percentile(bare_lat, 99), 2),
-        "hook_p50_ms": round(statistics.median(hook_lat), 2),
-        "hook_p99_ms": round(percentile(hook_lat, 99), 2),
+        "bare_p50_ms": round(statistics.median(bare_lat), 2) if bare_lat else None,
+        "bare_p99_ms": round(percentile(bare_lat, 99), 2) if bare_lat else None,
+        "hook_p50_ms": round(statistics.median(hook_lat), 2) if hook_lat else None,
+        "hook_p99_ms": round(percentile(hook_lat, 99), 2) if hook_lat else None,
         "bare_errors": bare_err,
         "hook_errors": hook_err,
         "stored": stored,
     }
     figures["ratio"] = round(figures["hook_rps"] / figures["bare_rps"], 3)
-    print(f"bare endpoint : {figures['bare_rps']:8.1f} req/s  p50 {figures['bare_p50_ms']} ms  "
-          f"p99 {figures['bare_p99_ms']} ms  errors {bare_err}")
-    print(f"UIS webhook   : {figures['hook_rps']:8.1f} req/s  p50 {figures['hook_p50_ms']} ms  "
-          f"p99 {figures['hook_p99_ms']} ms  errors {hook_err}")
-    print(f"ratio hook/bare: {figures['ratio']}   stored {stored} of {args.requests}")
+    return figures
+
+
+_STORED = "SELECT COUNT(*) FROM event WHERE external_id >= '1000000' AND external_id < '9000000'"
+
+
+def sqlite_stored(url: str) -> int:
+    return sqlite3.connect(url.removeprefix("sqlite:///")).execute(_STORED).fetchone()[0]
+
+
+def postgresql_stored(url: str) -> int:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as connection:
+        return connection.execute(_STORED).fetchone()[0]
+
+
+def report(label: str, figures: dict) -> None:
+    print(f"[{label}] bare endpoint : {figures['bare_rps']:8.1f} req/s  p50 {figures['bare_p50_ms']} ms  "
+          f"p99 {figures['bare_p99_ms']} ms  failed {figures['bare_errors']}")
+    print(f"[{label}] UIS webhook   : {figures['hook_rps']:8.1f} req/s  p50 {figures['hook_p50_ms']} ms  "
+          f"p99 {figures['hook_p99_ms']} ms  failed {figures['hook_errors']}")
+    print(f"[{label}] ratio hook/bare: {figures['ratio']}   stored {figures['stored']} of {figures['requests']}"
+          "  (latencies are of answered requests only; failed ones are counted apart)", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    figures = measure(args, "sqlite:///{workdir}/app.db", sqlite_stored)
+    report("sqlite", figures)
+    if server_bindir() is None:
+        figures["postgresql"] = {"skipped": "PostgreSQL server binaries not found (apt-get install postgresql)"}
+        print("[postgresql] skipped: no server binaries")
+    else:
+        cluster = PostgresCluster().init().start()
+        try:
+            url = create_database(cluster.url(), "bench_intake")
+            figures["postgresql"] = measure(args, url, postgresql_stored)
+        finally:
+            cluster.destroy()
+        report("postgresql", figures["postgresql"])
     print(json.dumps(figures))
 
 

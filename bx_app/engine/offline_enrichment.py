@@ -41,9 +41,10 @@ def enrich_offline_messages(event_ids: list[int], client: DataApiClient | None =
     they were, without waiting: the requests are processed with what the notifications carried (never lost,
     never held up, for want of extra data).
     """
-    events = [e for e in (db.session.get(Event, i) for i in event_ids)
-              if e is not None and e.kind == "offline_message" and not (e.payload or {}).get("_enriched")
-              and e.external_id.isdigit()]
+    if not event_ids:
+        return 0
+    events = [e for e in Event.query.filter(Event.id.in_(event_ids)).order_by(Event.id)
+              if e.kind == "offline_message" and not (e.payload or {}).get("_enriched") and e.external_id.isdigit()]
     if not events:
         return 0
     credential = db.session.get(Credential, events[0].credential_id)

@@ -56,6 +56,7 @@ def write(group: Group, client: PortalClient, works: list[Work]) -> None:
                 ready.extend(_after_main(group, work, answer))
             else:
                 record(group, work, answer, final=True)
+        db.session.commit()  # the batch's partial marks in one transaction, not one per event
 
 
 def _after_main(group: Group, work: Work, answer: BatchResult | None) -> list:
@@ -143,9 +144,9 @@ def record(group: Group, work: Work, answer: BatchResult, final: bool) -> bool:
     if not errors and not missing:
         if final:
             journal.done(work, EventStatus.DONE, None, result)
-        else:  # the notification follows: a retry must know the entity part is written
+        else:  # the notification follows: a retry must know the entity part is written (committed by `write`
+            # once for the whole batch; were the worker to die first, the lookup still finds the entity)
             Event.query.filter_by(id=work.event_id).update({"result": {**result, "partial": True}})
-            db.session.commit()
         return True
     result["partial"] = True
     Event.query.filter_by(id=work.event_id).update({"result": result})
