@@ -109,6 +109,10 @@ def from_environment() -> dict:
         # A worker killed mid-event holds its event this long before the sweeper hands it to another.
         "EVENT_LOCK_SECONDS": int(os.environ.get("EVENT_LOCK_SECONDS") or 300),
         "HOOK_MAX_BYTES": 1024 * 1024,
+        # Customers' personal data in the journal (payloads, transcripts) is pruned after this many days.
+        "PERSONAL_DATA_DAYS": int(os.environ.get("PERSONAL_DATA_DAYS") or 30),
+        # An uninstalled portal's data is deleted after this many days (at once with "delete data").
+        "UNINSTALL_GRACE_DAYS": int(os.environ.get("UNINSTALL_GRACE_DAYS") or 30),
         # Rate limits (Flask-Limiter notation); see bx_app/web/rate_limits.py for what each one guards.
         "RATELIMIT_SIGN_IN_ADDRESS": os.environ.get("RATELIMIT_SIGN_IN_ADDRESS") or "10 per minute;100 per hour",
         "RATELIMIT_SIGN_IN_KEY": os.environ.get("RATELIMIT_SIGN_IN_KEY") or "5 per minute;30 per hour",

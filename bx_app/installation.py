@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from bx_app import personal_data
 from bx_app.bitrix.client import PortalClient
 from bx_app.bitrix.errors import BitrixError, NetworkError
 from bx_app.bitrix.oauth import OAuthServer
@@ -328,6 +329,9 @@ def uninstall(form) -> Portal:
     portal.expires_at = None
     db.session.commit()
     log.info("portal uninstalled member_id=%s", member_id)
+    if str(form.get("data[CLEAN]") or "").strip().upper() in ("1", "Y", "TRUE"):
+        # The administrator chose "delete data" when uninstalling: nothing of the portal stays.
+        personal_data.delete_portal_data(portal)
     return portal
 
 

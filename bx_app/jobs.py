@@ -11,7 +11,7 @@ from functools import wraps
 
 from flask import current_app, has_app_context
 
-from bx_app import intake, journal_view, polling, queues, reference_sync, uis_accounts
+from bx_app import intake, journal_view, personal_data, polling, queues, reference_sync, uis_accounts
 from bx_app.bitrix.errors import PortalNeedsReauth
 from bx_app.engine import drain
 from bx_app.extensions import db, redis_connection
@@ -142,6 +142,14 @@ def recheck_data_api_keys() -> int:
     return refused
 
 
+@in_app_context
+def prune_personal_data() -> dict:
+    """Daily: old events lose their personal data; portals uninstalled past the grace period, everything."""
+    config = current_app.config
+    return {"events": personal_data.prune_old_events(config["PERSONAL_DATA_DAYS"]),
+            "portals": personal_data.delete_uninstalled_portals(config["UNINSTALL_GRACE_DAYS"])}
+
+
 def periodic(poll_seconds: int, sweep_seconds: int = 30) -> list[tuple]:
     """(function, queue, options) for the deployment's one CronScheduler."""
     return [
@@ -150,4 +158,5 @@ def periodic(poll_seconds: int, sweep_seconds: int = 30) -> list[tuple]:
         (keep_tokens_alive, queues.DEFAULT, {"interval": 6 * 3600, "job_timeout": 600}),
         (sync_all_credentials, queues.SYNC, {"interval": reference_sync.SCHEDULE_SECONDS, "job_timeout": 600}),
         (recheck_data_api_keys, queues.DEFAULT, {"interval": KEY_RECHECK_SECONDS, "job_timeout": 600}),
+        (prune_personal_data, queues.DEFAULT, {"interval": 24 * 3600, "job_timeout": 3600}),
     ]

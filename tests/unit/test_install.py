@@ -80,7 +80,8 @@ def test_P2_onappinstall_alone_installs(client, bitrix):
 def test_uninstall_marks_portal_and_reinstall_revives_same_credential(client, bitrix):
     post_iframe(client)
     credential_id = Credential.query.one().id
-    response = client.post("/b24/events", data=uninstall_event())
+    # Without "delete data" (data[CLEAN]=0): the portal's data waits out the grace period.
+    response = client.post("/b24/events", data=uninstall_event(**{"data[CLEAN]": "0"}))
     assert response.status_code == 200
     portal = Portal.query.one()
     assert portal.status == PortalStatus.UNINSTALLED
