@@ -5,6 +5,8 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from bx_app import settings_store
+from bx_app.extensions import db
+from bx_app.models import ChannelSettings, Event
 from tests.unit.factories import portal_token, two_accounts
 from tests.unit.test_settings_channels import page, posted_from, resubmit, synced
 
@@ -62,3 +64,20 @@ def test_bad_call_options_are_refused_next_to_their_field(app, client, world):
     assert response.status_code == 400
     assert "Отметьте входящие, исходящие или оба." in text and "Целое число секунд, например 10." in text
     assert settings_store.load_channel(cred.id, "calls")["directions"] == ["in", "out"]  # nothing stored
+
+
+def test_preview_of_unsaved_call_options_on_recent_calls(app, client, world):
+    cred = world["mine"]
+    synced(cred.id)
+    for n, talk in enumerate((5, 120)):
+        db.session.add(Event(credential_id=cred.id, kind="call", stage="finished", external_id=str(900 + n),
+                             dedupe_key=f"c{n}", source="push", payload={
+                                 "call_session_id": 900 + n, "direction": "in", "contact_phone_number": "79161112233",
+                                 "virtual_phone_number": "74951234567", "talk_time_duration": talk}))
+    db.session.commit()
+    response = resubmit(client, app, cred, "calls", action="preview", extra={"min_talk_seconds": "30"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and 'id="preview"' in html
+    assert html.count("preview-passed") == 1 and html.count("preview-filtered") == 1
+    assert "Звонок +79161112233" in html
+    assert ChannelSettings.query.count() == 0  # preview never saves
