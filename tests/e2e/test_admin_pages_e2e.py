@@ -104,6 +104,7 @@ def test_every_portal_page_in_both_languages_and_widths(stack, browser, world, l
         pages = [("#tab-main", "#main-form", "03-main"),
                  ("#tab-settings-channels", "#section-form", "04-chats"),
                  ("#section-offline", "#section-form", "05-offline"),
+                 ("#tab-calls", "#section-form", "05-calls"),
                  ("#tab-journal", "#journal-table", "06-journal")]
         for selector, wait_for, name in pages:
             click_tab(frame, selector, wait_for)
@@ -149,6 +150,7 @@ def test_every_uis_side_page_in_both_languages_and_widths(stack, browser, world,
                 (f"/settings/{cid}/main", "#main-form", "05-main"),
                 (f"/settings/{cid}/channels/chats", "#section-form", "06-chats"),
                 (f"/settings/{cid}/channels/offline", "#section-form", "07-offline"),
+                (f"/settings/{cid}/channels/calls", "#section-form", "07-calls"),
                 (f"/journal/{cid}", "#journal-table", "08-journal"),
                 ("/uis/connect", "#name", "10-connect")]
         for url, wait_for, name in urls:
