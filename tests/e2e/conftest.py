@@ -134,6 +134,19 @@ def child_frames(page):
             and f.url.startswith("http")]
 
 
+def app_frames(page):
+    """Child frames showing a page of the app inside the portal (BX24 present): fitted to their content."""
+    return [f for f in child_frames(page) if f.evaluate("() => !!window.BX24")]
+
+
+def animations_ended(page, selector: str) -> None:
+    """The element's CSS animations (a slider sliding in) have run to their end, and that end is painted."""
+    page.wait_for_function(
+        "s => { const e = document.querySelector(s); return !!e && e.getAnimations({subtree: true})"
+        ".every(a => a.playState === 'finished' || a.playState === 'idle'); }", arg=selector, timeout=SETTLE_MS)
+    painted(page)
+
+
 def painted(page) -> None:
     """Every frame, the app's out-of-process one first and the portal last, has drawn its current layout."""
     for frame in child_frames(page) + [page.main_frame]:
@@ -145,8 +158,8 @@ def settle(page) -> None:
     page.wait_for_load_state("load", timeout=SETTLE_MS)
     for frame in child_frames(page):
         frame.wait_for_load_state("load", timeout=SETTLE_MS)
-        if frame.evaluate("() => !!window.BX24"):  # a page of the app inside the portal
-            frame.wait_for_function(FITTED, polling=100, timeout=SETTLE_MS)
+    for frame in app_frames(page):
+        frame.wait_for_function(FITTED, polling=100, timeout=SETTLE_MS)
     painted(page)
 
 
@@ -167,7 +180,7 @@ def shot(page, name: str) -> Path:
     try:
         if tall:
             page.set_viewport_size({"width": viewport["width"], "height": height})
-        for frame in child_frames(page):
+        for frame in app_frames(page):  # (a frame scrolling inside itself never shows its bottom)
             assert frame.evaluate(BOTTOM_IN_VIEW, SETTLE_MS), f"{frame.url} never came into view for {name}"
         painted(page)
         page.screenshot(path=str(path))

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, shot
+from tests.e2e.conftest import ARTIFACTS, animations_ended, shot
 from tests.e2e.portal_steps import app_frame, install_claim_activate, leads_by_origin, wait_until
 
 WIDTHS = (1280, 1024)
@@ -275,7 +275,7 @@ def test_an_entity_link_opens_in_the_portals_slider(stack, page, world):
     slider = page.wait_for_selector("#b24-slider iframe")
     assert f"/crm/lead/details/{lead_id}/" in slider.get_attribute("src")
     assert len(page.context.pages) == pages_before  # no new tab: the portal's slider, as in Bitrix24
-    page.wait_for_timeout(800)
+    animations_ended(page, "#b24-slider")
     # The viewport as the user sees it (the slider is fixed over the portal; a full-page shot waits for
     # every frame to scroll into view, which a fixed overlay never does).
     page.screenshot(path=str(ARTIFACTS / "pages-entity-in-slider.png"))

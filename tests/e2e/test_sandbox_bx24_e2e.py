@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 
 from bx_app.sandbox.portal import create_sandbox
 from tests.conftest import free_port
+from tests.e2e.conftest import animations_ended
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 APP_PAGE = """<!doctype html><html><head><meta charset="utf-8"><script src="{portal}/bx24.js"></script></head>
@@ -79,7 +80,7 @@ def test_open_path_shows_the_portal_page_in_a_slider(portal_with_app, page):
     src = page.get_attribute("#b24-slider-frame", "src")
     assert src.startswith(f"/crm/lead/details/{lead}/?") and "IFRAME=Y" in src
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(400)  # the slide-in animation
+    animations_ended(page, "#b24-slider")  # the slide-in animation
     page.screenshot(path=str(ARTIFACTS / "sandbox-open-path-slider.png"))
     assert frame.evaluate("() => window.sliderResult === undefined")
     page.click("#b24-slider-close")
