@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -278,6 +279,59 @@ def visitor_of(payload: dict | None) -> Visitor:
     return Visitor(text("visitor_name") or text("contact_full_name"),
                    text("visitor_phone_number") or text("contact_phone_number"), text("visitor_email"),
                    text("text") or text("visitor_message"))
+
+
+# --- contacts masked for portal users who are not administrators ---------------------------------------
+_EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# Russian numbers in any usual spelling, and any +-prefixed international number.
+_PHONE_RE = re.compile(r"(?<!\d)(?:(?:\+?7|8)[\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}|\+\d[\d\s-]{8,}\d)(?!\d)")
+_CONTACT_KEYS = ("phone", "email", "mail")
+
+
+def mask_phone(value: str) -> str:
+    digits = re.sub(r"\D", "", value)
+    return f"{digits[:2]}*****{digits[-2:]}" if len(digits) >= 6 else "***"
+
+
+def mask_email(value: str) -> str:
+    name, sep, domain = value.partition("@")
+    return f"{name[:1]}***@{domain}" if sep else "***"
+
+
+def mask_contacts(text: str) -> str:
+    """Phones and e-mails inside free text (a chat message, a form field) masked."""
+    text = _EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
+    return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def masked(value, key: str = ""):
+    """A payload, plan or facts value with every phone and e-mail masked (by key, and inside texts)."""
+    if isinstance(value, dict):
+        return {k: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, key) for v in value]
+    if isinstance(value, str):
+        lowered = key.lower()
+        if "mail" in lowered:
+            return mask_email(value) if "@" in value else mask_contacts(value)
+        if "phone" in lowered:
+            return mask_phone(value) if value else value
+        return mask_contacts(value)
+    if isinstance(value, int) and "phone" in key.lower():
+        return mask_phone(str(value))
+    return value
+
+
+class MaskedJournalView:
+    """This module as the journal templates use it, with customers' phones and e-mails masked."""
+
+    def visitor_of(self, payload: dict | None) -> Visitor:
+        visitor = visitor_of(payload)
+        return Visitor(visitor.name, mask_phone(visitor.phone) if visitor.phone else "",
+                       mask_email(visitor.email) if visitor.email else "", mask_contacts(visitor.message))
+
+    def __getattr__(self, name):
+        return globals()[name]
 
 
 @dataclass(frozen=True)

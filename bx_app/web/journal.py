@@ -98,7 +98,16 @@ def index(credential_id: int):
     return render_for_viewer(
         viewer, credential, "journal/index.html", status=status, active_tab="journal", form=form, page=page,
         tz=tz, task=task, failed_count=failed_count, filters=journal_view.filter_args(request.args),
-        jv=journal_view, portal_url=credential.portal.portal_url)
+        jv=_journal_view_for(viewer), portal_url=credential.portal.portal_url)
+
+
+def _sees_contacts(viewer: Viewer) -> bool:
+    """Portal administrators and the UIS account see customers' phones and e-mails; other users masked."""
+    return viewer.side == "uis" or viewer.can_edit
+
+
+def _journal_view_for(viewer: Viewer):
+    return journal_view if _sees_contacts(viewer) else journal_view.MaskedJournalView()
 
 
 def _event_of(credential: Credential, event_id: int) -> Event:
@@ -117,14 +126,19 @@ def event_detail(credential_id: int, event_id: int):
     extra = {k[1:]: payload.pop(k) for k in ("_chat", "_visitor") if isinstance(payload.get(k), dict)}
     facts = facts_from_event(event.kind, event.stage, payload, event.occurred_at,
                              {**(extra.get("chat") or {}), **(extra.get("visitor") or {})})
+    plan = (event.result or {}).get("plan") or {} if isinstance(event.result, dict) else {}
+    shown_payload, shown_result = event.payload or {}, event.result
+    if not _sees_contacts(viewer):
+        facts, plan = journal_view.masked(facts), journal_view.masked(plan)
+        shown_payload, shown_result = journal_view.masked(shown_payload), journal_view.masked(shown_result)
     return render_for_viewer(
         viewer, credential, "journal/event.html", active_tab="journal", event=event, facts=facts,
-        plan=(event.result or {}).get("plan") or {} if isinstance(event.result, dict) else {},
+        plan=plan,
         user_name=setup_view.user_namer(credential.id), command_words=setup_view.COMMAND_WORDS,
-        tz=viewer_zone(), jv=journal_view, portal_url=credential.portal.portal_url,
-        payload_json=json.dumps(event.payload or {}, ensure_ascii=False, indent=2, sort_keys=True),
-        result_json=json.dumps(event.result, ensure_ascii=False, indent=2, sort_keys=True)
-        if event.result is not None else None,
+        tz=viewer_zone(), jv=_journal_view_for(viewer), portal_url=credential.portal.portal_url,
+        payload_json=json.dumps(shown_payload, ensure_ascii=False, indent=2, sort_keys=True),
+        result_json=json.dumps(shown_result, ensure_ascii=False, indent=2, sort_keys=True)
+        if shown_result is not None else None,
         filters=journal_view.filter_args(request.args))
 
 
