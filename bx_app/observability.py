@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
-from flask import current_app, has_app_context
+from flask import current_app, g, has_app_context
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
@@ -168,8 +168,13 @@ def job_finished(job: str, seconds: float) -> None:
 
 
 def _member_id(credential_id: int) -> str | None:
-    return (db.session.query(Portal.member_id).join(Credential, Credential.portal_id == Portal.id)
-            .filter(Credential.id == credential_id).scalar())
+    """Read once per app context (a drain job journals a group of one credential's events: one query, not
+    one per event)."""
+    known = g.setdefault("member_ids", {})
+    if credential_id not in known:
+        known[credential_id] = (db.session.query(Portal.member_id).join(Credential, Credential.portal_id == Portal.id)
+                                .filter(Credential.id == credential_id).scalar())
+    return known[credential_id]
 
 
 @_safely
