@@ -128,7 +128,9 @@ def measure(args, database_url: str, count_stored) -> dict:
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
         procs.append(subprocess.Popen([gunicorn, "benchmarks.bench_wsgi:app", "--bind", f"127.0.0.1:{web_port}",
                                        "--workers", str(args.workers), "--threads", str(args.threads),
-                                       "--log-level", "warning"], cwd=ROOT, env=env))
+                                       "--log-level", "warning"], cwd=ROOT, env=env,
+                                      # gunicorn.conf.py's access log: one line a request, kept out of the output
+                                      stdout=open(workdir / "web.log", "wb"), stderr=subprocess.STDOUT))  # noqa: SIM115
         base = f"http://127.0.0.1:{web_port}"
         wait(f"{base}/bench/bare")
         # Warm up both paths (imports, connection pools) before measuring.
