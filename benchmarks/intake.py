@@ -153,7 +153,11 @@ def measure(args, database_url: str, count_stored) -> dict:
     finally:
         for proc in procs[::-1]:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=40)  # gunicorn's graceful stop waits for its keep-alive connections
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
 
     figures = {
