@@ -739,6 +739,10 @@ def plan_call(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru
         call_ref = call_id
         action = "attach"
         summary["call_id"] = call_id
+        found = {k: int(v) for k, v in (lookup.existing or {}).items() if k in ("lead", "deal") and v}
+        if found:  # the journal row links the lead/deal the call lives on
+            entity = "lead" if "lead" in found else "deal"
+            summary["attached_to"] = {"type": entity, "id": found[entity]}
     if over and not finished:
         commands["finish"] = ("telephony.externalcall.finish", {
             "CALL_ID": call_ref, "USER_ID": user_id or lookup.fallback_responsible_id,
@@ -754,8 +758,9 @@ def plan_call(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru
     summary["parts"] = list(commands)
     commands = resume(commands, written)
     if not commands:
-        return Plan(action="exists", reason="already_created", summary={
-            **summary, "existing": {k: v for k, v in written.items() if k in ("lead", "deal", "contact")}})
+        existing = {k: v for k, v in {**(lookup.existing or {}), **written}.items()
+                    if k in ("lead", "deal", "contact") and v}
+        return Plan(action="exists", reason="already_created", summary={**summary, "existing": existing})
     return Plan(action=action, entity=entity, commands=commands, summary=summary)
 
 

@@ -46,6 +46,7 @@ def test_incoming_answered_call_with_record_is_one_registered_finished_recorded_
     assert row[0]["RECORD_URL"] == placed["row"]["full_record_file_link"]
     lead = world.by_origin("leads", f"call:{call_id}")
     assert len(lead) == 1 and (call["CRM_ENTITY_TYPE"], call["CRM_ENTITY_ID"]) == ("LEAD", int(lead[0]["ID"]))
+    assert world.event(events["record_ready"].id).result["lead_id"] == int(lead[0]["ID"])  # linked in the journal
     activity = world.portal.crm.activities[row[0]["CRM_ACTIVITY_ID"]]
     assert activity["PROVIDER_ID"] == "VOXIMPLANT_CALL" and activity["RECORD_URL"] == row[0]["RECORD_URL"]
 

@@ -122,11 +122,12 @@ def test_a_call_created_at_its_start_is_registered_then_finished_by_its_finish()
 def test_each_stage_adds_only_what_the_call_lacks():
     registered = {"call_id": "externalCall.abc.1", "user_id": 5, "finished": True}
     # The record arrives after the finish had attached nothing: the record only.
-    record = planned(call("record_ready", state=registered))
+    record = planned(call("record_ready", state=registered), existing={"lead": 11})
     assert list(record.commands) == ["record"]
+    assert record.summary["attached_to"] == {"type": "lead", "id": 11}  # the journal links the call's lead
     # The finish of a call whose record is attached already: nothing left.
-    done = planned(call("finished", state={**registered, "record_url": RECORD}))
-    assert (done.action, done.reason) == ("exists", "already_created")
+    done = planned(call("finished", state={**registered, "record_url": RECORD}), existing={"lead": 11})
+    assert (done.action, done.reason, done.summary["existing"]) == ("exists", "already_created", {"lead": 11})
     # A record that came first (no finish seen): registered, finished and recorded in one batch, in order.
     alone = planned(call("record_ready", row=ANSWERED))
     assert list(alone.commands)[1:4] == ["register", "finish", "record"]
