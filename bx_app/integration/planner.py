@@ -602,9 +602,9 @@ def decide(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru") 
 CALL_TYPE = {"out": 1, "in": 2}
 USER_REFUSED = "User is not found or is not active"
 _CALL_NOTES = {
-    "ru": {"unknown_employee": "сотрудник UIS {id} не сопоставлен с пользователем Bitrix24",
+    "ru": {"new_call": "Новый звонок", "unknown_employee": "сотрудник UIS {id} не сопоставлен с пользователем Bitrix24",
            "refused": "пользователь {id} не найден или неактивен в Bitrix24 — ответственный по умолчанию"},
-    "en": {"unknown_employee": "UIS employee {id} has no matched Bitrix24 user",
+    "en": {"new_call": "New call", "unknown_employee": "UIS employee {id} has no matched Bitrix24 user",
            "refused": "user {id} is not found or inactive in Bitrix24: the default responsible"},
 }
 
@@ -731,6 +731,17 @@ def plan_call(event: EventFacts, settings: dict, lookup: Lookup, lang: str = "ru
             register["CRM_CREATE"] = 1
             register["CRM_SOURCE"] = ((main.get("lead_source") or {}).get("calls")) or channels.CALLS.default_lead_source
             entity = "activity"
+            others = _others(lookup)
+            owner = ("contact", others["CONTACT"][0]) if others.get("CONTACT") else \
+                ("lead", others["LEAD"][0]) if others.get("LEAD") else None
+            if owner:  # the person the number belongs to: the call's activity lands in their timeline
+                bound = (owner[0].upper(), int(owner[1]))
+            if options.get("notify"):
+                words = _CALL_NOTES["ru" if lang == "ru" else "en"]
+                title = f"{words['new_call']}: {contact['phone']}"
+                link = f" [URL={_link(lookup, owner[0], owner[1])}]{owner[0].upper()} #{owner[1]}[/URL]" if owner else ""
+                commands["notify"] = ("im.notify.system.add", {"USER_ID": user_id, "MESSAGE": title + link,
+                                                               "MESSAGE_OUT": title, "TAG": notify_tag(origin)})
         if bound:
             register["CRM_ENTITY_TYPE"], register["CRM_ENTITY_ID"] = bound
         commands["register"] = ("telephony.externalcall.register", register)

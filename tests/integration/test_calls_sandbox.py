@@ -207,3 +207,19 @@ def test_calls_report_catches_up_a_call_no_push_brought_and_never_twice(world):
     call = the_call(world, call_id)
     assert call["FINISHED"] and call["RECORD"]["RECORD_URL"] == placed["row"]["full_record_file_link"]
     assert len(statistics(world, call_id)) == 1
+
+
+def test_activity_only_the_telephony_call_on_the_known_contact_or_a_lead_telephony_makes(world):
+    world.configure("calls", active=True, entity="activity")
+    first = world.place_call(contact_phone_number="79035550101", with_record=False)["row"]["id"]
+    world.drain_all()
+    call = the_call(world, first)
+    assert call["CRM_CREATED_LEAD"] and call["CRM_ENTITY_TYPE"] == "LEAD"  # an unknown number: the telephony's lead
+    assert world.by_origin("leads", f"call:{first}") == []  # the app made no lead of its own
+    assert [n["MESSAGE"] for n in world.crm("notifications")] == ["Новый звонок: +79035550101"]
+    second = world.place_call(contact_phone_number="79035550101", with_record=False)["row"]["id"]
+    world.drain_all()
+    again = the_call(world, second)
+    assert (again["CRM_ENTITY_TYPE"], again["CRM_ENTITY_ID"], again["CRM_CREATED_LEAD"]) == (
+        "LEAD", call["CRM_ENTITY_ID"], None)  # the known person's lead, no second one
+    assert len(world.crm("leads")) == 1

@@ -151,9 +151,15 @@ def test_responsibles_unknown_employee_and_a_refused_user():
 
 def test_entity_choices_and_first_repeat():
     dup = {"CONTACT": [40]}
-    activity = planned(call(), settings(entity="activity"))
+    activity = planned(call(), settings(entity="activity", notify=False))
     assert list(activity.commands) == ["register", "finish", "record"]
     assert (activity.commands["register"][1]["CRM_CREATE"], activity.commands["register"][1]["CRM_SOURCE"]) == (1, "CALL")
+    known = planned(call(), settings(entity="activity"), duplicates=dup, portal_url="https://p.bitrix24.ru")
+    assert list(known.commands) == ["register", "finish", "record", "notify"]
+    assert (known.commands["register"][1]["CRM_ENTITY_TYPE"], known.commands["register"][1]["CRM_ENTITY_ID"]) == (
+        "CONTACT", 40)
+    assert known.commands["notify"][1]["MESSAGE"] == (
+        "Новый звонок: +79161112233 [URL=https://p.bitrix24.ru/crm/contact/details/40/]CONTACT #40[/URL]")
     deal = planned(call(), settings(lead_deal={"type": "deal", "category_id": 0, "stage_id": None}), duplicates=dup)
     assert deal.commands["register"][1]["CRM_ENTITY_TYPE"] == "CONTACT"
     assert deal.commands["register"][1]["CRM_ENTITY_ID"] == 40
