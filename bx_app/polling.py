@@ -160,7 +160,7 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
 
     counts["processed"] += _poll_processed(credential_id, account_id, client, now, zone)
     counts.update(_poll_chats(credential_id, account_id, client))
-    if (settings_store.load_channel(credential_id, "calls") or {}).get("active"):
+    if settings_store.load_settings(credential_id).calls.active:
         counts.update(_poll_calls(credential_id, account_id, client))
     return counts
 

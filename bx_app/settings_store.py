@@ -1,7 +1,9 @@
-"""Read and write a credential's settings (ChannelSettings rows) as plain data with defaults filled in.
+"""Read and write a credential's settings (ChannelSettings rows), parsed once into frozen values.
 
-This is the contract between the settings window (forms) and the engine (planner): the engine reads
-exactly this shape, nothing else. Schema returned by `load_settings(credential_id)` (every key present):
+This is the contract between the settings window (forms) and the engine (planner): `load_settings`
+returns a `bx_app.typed_settings.Settings` (attributes named as below; a stored value of the wrong shape
+falls back to its default and is named in `Settings.problems`); its `as_dict()` is exactly this plain
+shape (every key present), which the planner and the forms still read:
 
     main:                                  # the "Главная" tab
       active: bool                         # "Интеграция активна" (S3): the master switch
@@ -67,6 +69,7 @@ from bx_app import channels
 from bx_app.extensions import db
 from bx_app.models import ChannelSettings, Credential
 from bx_app.models.settings import CHANNELS
+from bx_app.typed_settings import ChannelOptions, MainSettings, Settings, parse_settings
 
 DEFAULT_LEAD_SOURCE = {c.key: c.default_lead_source for c in channels.CHANNELS}
 
@@ -126,8 +129,8 @@ def _merge(base: dict, override: dict) -> dict:
 ENGLISH_TITLES = {c.key: _titles(c, "en") for c in channels.SETTINGS_TABS}
 
 
-def load_settings(credential_id: int) -> dict:
-    """All channels of the credential as plain data, defaults filled in (see the module docstring)."""
+def load_settings(credential_id: int) -> Settings:
+    """All channels of the credential, defaults filled in, parsed once (see the module docstring)."""
     defaults = copy.deepcopy(DEFAULTS)
     credential = db.session.get(Credential, credential_id)
     if credential is not None and credential.portal is not None:
@@ -141,19 +144,20 @@ def load_settings(credential_id: int) -> dict:
         row = rows.get(channel)
         channel_settings = defaults.get(channel, {"active": False})
         if row is not None:
-            options = {k: v for k, v in (row.options or {}).items() if k != "active"}
+            options = {k: v for k, v in (row.options or {}).items() if k != "active"} \
+                if isinstance(row.options, dict) else {}
             channel_settings = _merge(channel_settings, options)
             channel_settings["active"] = bool(row.active)
         if channel == "main" and channel_settings.get("default_responsible_id") is None:
             channel_settings["default_responsible_id"] = defaults["main"]["default_responsible_id"]
         settings[channel] = channel_settings
-    return settings
+    return parse_settings(settings, defaults)
 
 
-def load_channel(credential_id: int, channel: str) -> dict:
+def load_channel(credential_id: int, channel: str) -> MainSettings | ChannelOptions:
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
-    return load_settings(credential_id)[channel]
+    return load_settings(credential_id).channel(channel)
 
 
 def save_channel(credential_id: int, channel: str, active: bool, options: dict) -> ChannelSettings:

@@ -10,6 +10,7 @@ from bx_app.integration import planner
 from bx_app.models import Credential, Event
 from bx_app.models.account import PortalStatus
 from bx_app.models.timeutil import from_local
+from bx_app.typed_settings import Settings
 from bx_app.uis.notifications import EVENTS, NotificationInvalid, default_template, parse_notification
 from bx_app.uis_accounts import NOTIFICATION_EVENTS
 
@@ -30,14 +31,14 @@ class NotificationArrival:
     count: int
 
 
-def notification_arrivals(credential_id: int, settings: dict | None = None) -> list[NotificationArrival]:
+def notification_arrivals(credential_id: int, settings: Settings | None = None) -> list[NotificationArrival]:
     """Per UIS event the app listens to: how many came by push and when the last one did. Calls' events
     count once the "Звонки" tab is on (an account may have no telephony to send them)."""
     settings = settings if settings is not None else settings_store.load_settings(credential_id)
     rows = []
     for mnemonic in NOTIFICATION_EVENTS:
         kind, stage = EVENTS[mnemonic]
-        if kind == "call" and not (settings.get("calls") or {}).get("active"):
+        if kind == "call" and not settings.calls.active:
             continue
         query = Event.query.filter_by(credential_id=credential_id, source="push", kind=kind, stage=stage)
         last = query.order_by(Event.created_at.desc()).with_entities(Event.created_at).first()
@@ -69,7 +70,7 @@ def checklist(credential: Credential) -> list[Step]:
              {"account": credential.uis_account}),
         Step("notifications", all(a.last_at for a in arrivals),
              {"arrivals": arrivals, "rejected": rejected}),
-        Step("main_active", bool(main.get("active"))),
+        Step("main_active", main.active),
         Step("sync", bool(last_sync) and not sync_errors,
              {"finished_at": _parse_time((last_sync or {}).get("finished_at")), "errors": sync_errors}),
         Step("employees", bool(last_sync) and matched == len(employees),
@@ -172,12 +173,12 @@ def dry_run(credential: Credential, lang: str = "ru", events: tuple[str, ...] = 
         # The request is planned at the stage its section creates on ("processed", a chat's start): what
         # the administrator wants to see is what would be created, not "created at another stage".
         channel = planner.CHANNEL_OF_KIND[notification.kind]
-        wanted = planner.STAGES[channel].get((settings.get(channel) or {}).get("create_on") or "") or set()
+        wanted = planner.STAGES[channel].get(settings.channel(channel).create_on) or set()
         stage = notification.stage if notification.stage in wanted or not wanted else sorted(wanted)[0]
         facts = planner.EventFacts(id=0, kind=notification.kind, stage=stage,
                                    external_id=notification.external_id, payload=notification.fields,
                                    occurred_at=_on_account_clock(notification.occurred_at, zone))
-        decided = planner.plan(facts, settings, lookup, lang)
+        decided = planner.plan(facts, settings.as_dict(), lookup, lang)
         commands = [(key, method, params.get("fields") or params) for key, (method, params) in decided.commands.items()]
         results.append(DryRun(
             mnemonic, parsed=True, kind=notification.kind, stage=stage,

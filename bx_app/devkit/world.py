@@ -18,7 +18,7 @@ class World:
 
     # --- settings
     def configure(self, channel: str, **options) -> None:
-        current = load_settings(self.credential_id)[channel]
+        current = load_settings(self.credential_id).channel(channel).as_dict()
         current.update(options)
         save_channel(self.credential_id, channel, current.pop("active", True), current)
 

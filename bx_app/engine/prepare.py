@@ -18,6 +18,7 @@ from bx_app.models.event import EventStatus
 from bx_app.models.timeutil import utcnow
 from bx_app.reference_data import planning_reference
 from bx_app.settings_store import load_settings
+from bx_app.typed_settings import Settings
 
 # A chat's finish waits for its start this long between looks; with no start row at all, this many tries.
 START_WAIT_SECONDS = 3
@@ -42,20 +43,23 @@ def facts_of(event: Event, zone: tzinfo) -> EventFacts:
                       payload=payload, occurred_at=occurred, extra=extra)
 
 
-def group_settings(credential_id: int, reference) -> dict:
-    """The settings; C1 "all channels" without new ones also gets the channel ids known at the last sync."""
-    settings = load_settings(credential_id)
-    channels = (settings.get("chats") or {}).get("channels")
-    if isinstance(channels, dict) and channels.get("mode", "all") == "all" and channels.get("include_new") is False:
-        channels["known_ids"] = reference.known_channel_ids
-    return settings
+def planner_settings(settings: Settings, reference) -> dict:
+    """The planner's plain settings; C1 "all channels" without new ones also gets the channel ids known at
+    the last sync."""
+    plain = settings.as_dict()
+    chats = settings.chats.channels
+    if chats is not None and chats.mode == "all" and not chats.include_new:
+        plain["chats"]["channels"]["known_ids"] = reference.known_channel_ids
+    return plain
 
 
 def build_group(portal: Portal, credential: Credential) -> Group:
     """What a group of the portal's events shares: the settings, the reference data, the zone, read once."""
     reference = planning_reference(credential.id)
+    settings = load_settings(credential.id)
     return Group(
-        portal_id=portal.id, credential_id=credential.id, settings=group_settings(credential.id, reference),
+        portal_id=portal.id, credential_id=credential.id, typed_settings=settings,
+        settings=planner_settings(settings, reference),
         lang=portal.lang or "ru", zone=journal_view.timezone_of(credential), crm_mode=portal.crm_mode,
         installer_id=portal.installer_user_id, portal_url=f"https://{portal.domain}" if portal.domain else "",
         reference=reference)

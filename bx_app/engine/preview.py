@@ -5,16 +5,16 @@ planner the engine uses, so the preview cannot disagree with the engine about a 
 """
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bx_app import channels
 from bx_app.engine.drain import lookup_of
-from bx_app.engine.prepare import build_group, facts_of
+from bx_app.engine.prepare import build_group, facts_of, planner_settings
 from bx_app.engine.work import Group, Work
 from bx_app.extensions import db
 from bx_app.integration.planner import Decision, EventFacts, decide
 from bx_app.models import Credential, Event
+from bx_app.typed_settings import parse_channel
 
 RECENT_EVENTS = 20
 
@@ -27,21 +27,14 @@ class Previewed:
 
 
 def draft_group(credential_id: int, channel_key: str, options: dict) -> Group:
-    """The engine's group for the credential, with the draft options as if the integration and the channel
-    were on (the preview is about what the options would do)."""
+    """The engine's group for the credential, with the draft options (over the saved ones, parsed as the store
+    parses them) as if the integration and the channel were on (the preview is about what they would do)."""
     credential = db.session.get(Credential, credential_id)
     group = build_group(credential.portal, credential)
-    settings = copy.deepcopy(group.settings)
-    settings["main"]["active"] = True
-    draft = {**copy.deepcopy(options), "active": True}
-    saved_channels = (settings.get(channel_key) or {}).get("channels")
-    if isinstance(draft.get("channels"), dict) and isinstance(saved_channels, dict) and "known_ids" in saved_channels:
-        draft["channels"]["known_ids"] = saved_channels["known_ids"]
-    elif isinstance(draft.get("channels"), dict) and draft["channels"].get("mode", "all") == "all" \
-            and draft["channels"].get("include_new") is False:
-        draft["channels"]["known_ids"] = group.reference.known_channel_ids
-    settings[channel_key] = draft
-    group.settings = settings
+    saved = group.typed_settings
+    draft = parse_channel(channel_key, {**options, "active": True}, saved.channel(channel_key).as_dict())
+    group.typed_settings = replace(saved, main=replace(saved.main, active=True), **{channel_key: draft})
+    group.settings = planner_settings(group.typed_settings, group.reference)
     return group
 
 

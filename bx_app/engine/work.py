@@ -6,6 +6,7 @@ from datetime import tzinfo
 
 from bx_app.integration.planner import EventFacts, Needs, Plan
 from bx_app.reference_data import PlanningReference
+from bx_app.typed_settings import Settings
 
 
 @dataclass(eq=False)
@@ -29,7 +30,8 @@ class Group:
 
     portal_id: int
     credential_id: int
-    settings: dict
+    typed_settings: Settings                    # parsed once by the store
+    settings: dict                              # its plain shape, which the planner reads (see planner_settings)
     lang: str
     zone: tzinfo                                # the UIS account's zone: UIS local times are in it
     crm_mode: int | None

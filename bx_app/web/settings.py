@@ -78,7 +78,7 @@ def reference_lists(credential_id: int) -> dict:
 def _page(viewer, credential, template: str, status: int = 200, **context):
     settings = settings_store.load_settings(credential.id)
     context.setdefault("ref", reference_lists(credential.id))
-    return render_for_viewer(viewer, credential, template, status=status, main_active=settings["main"]["active"],
+    return render_for_viewer(viewer, credential, template, status=status, main_active=settings.main.active,
                              credentials=viewer.credentials(), user_name=_user_namer(context["ref"]["users"]),
                              **context)
 
@@ -121,13 +121,13 @@ def main(credential_id: int):
         viewer.require_edit()
         valid = form.validate_on_submit()
         if valid and form.check_reference(ref["users"], ref["sources"], ref["pipelines"]):
-            current = settings_store.load_channel(credential.id, "main")
+            current = settings_store.load_channel(credential.id, "main").as_dict()
             options = {**{k: v for k, v in current.items() if k != "active"}, **form.options()}
             settings_store.save_channel(credential.id, "main", form.active.data, options)
             return redirect(url_for("settings.main", credential_id=credential.id, notice="saved"))
         status = 400
     else:
-        form.fill_from(settings_store.load_channel(credential.id, "main"))
+        form.fill_from(settings_store.load_channel(credential.id, "main").as_dict())
     task = progress.latest(reference_sync.scope_of(credential.id), reference_sync.TASK_KIND)
     links = reference_data.employee_links(credential.id)
     employees = [{"employee": e, "link": links.get(int(e["id"]))} for e in ref["employees"]]
@@ -224,7 +224,7 @@ def section(credential_id: int, section: str):
             draft = settings_forms.edit_channel_draft(draft, action)
             errors = {}
     else:
-        draft = settings_forms.channel_draft(settings_store.load_channel(credential.id, section), section)
+        draft = settings_forms.channel_draft(settings_store.load_channel(credential.id, section).as_dict(), section)
     catalog = ef.catalog_for(section)
     return _page(viewer, credential, "settings/section.html", status=status,
                  active_tab="calls" if section == "calls" else "channels", section=section,

@@ -57,7 +57,7 @@ requests = st.fixed_dictionaries({
 def test_P1_preview_decides_as_the_engine_for_a_first_contact(world, chosen, request):
     n = next(numbers)
     save_channel(world.credential_id, "offline", True, chosen)
-    draft = load_settings(world.credential_id)["offline"]
+    draft = load_settings(world.credential_id).offline.as_dict()
     fields = {"site_domain_name": request["site_domain_name"], "visitor_name": request["visitor_name"],
               "visitor_phone_number": f"7903{n:07d}" if request["with_phone"] else "",
               "visitor_email": f"v{n}@example.org" if request["with_email"] else ""}

@@ -40,7 +40,7 @@ def test_the_calls_tab_is_its_own_section_with_its_switch_and_save(app, client, 
     for words in ("Какие звонки передавать", "входящие", "исходящие", "отвеченные", "пропущенные",
                   "Минимальная длительность разговора", "при начале звонка", "Дело (звонок телефонии"):
         assert words in html, words
-    assert settings_store.load_channel(cred.id, "calls")["active"] is False  # off until an administrator saves it
+    assert settings_store.load_channel(cred.id, "calls").active is False  # off until an administrator saves it
 
 
 def test_render_save_reload_is_the_identity_for_calls(app, client, world):
@@ -63,7 +63,7 @@ def test_bad_call_options_are_refused_next_to_their_field(app, client, world):
     text = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "Отметьте входящие, исходящие или оба." in text and "Целое число секунд, например 10." in text
-    assert settings_store.load_channel(cred.id, "calls")["directions"] == ["in", "out"]  # nothing stored
+    assert settings_store.load_channel(cred.id, "calls").directions == ("in", "out")  # nothing stored
 
 
 def test_preview_of_unsaved_call_options_on_recent_calls(app, client, world):

@@ -161,7 +161,7 @@ def test_C_options_are_stored(app, client, world, extra, key, expected):
     synced(cred.id)
     response = resubmit(client, app, cred, extra=extra)
     assert response.status_code == 302, response.get_data(as_text=True)[:3000]
-    assert settings_store.load_channel(cred.id, "chats")[key] == expected
+    assert settings_store.load_channel(cred.id, "chats").as_dict()[key] == expected
 
 
 def test_C2_responsible_rule_added_without_javascript_and_stored(app, client, world):
@@ -175,8 +175,8 @@ def test_C2_responsible_rule_added_without_javascript_and_stored(app, client, wo
     data = [(k, v) for k, v in posted_from(html, "section-form") if k not in overrides] + list(overrides.items())
     response = client.post(f"/settings/{cred.id}/channels/chats", data=MultiDict(data))
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
-    rules = settings_store.load_channel(cred.id, "chats")["responsible_rules"]
-    assert rules == [{"name": "VIP", "filter": {"op": "and", "items": [
+    rules = settings_store.load_channel(cred.id, "chats").responsible_rules
+    assert [r.as_dict() for r in rules] == [{"name": "VIP", "filter": {"op": "and", "items": [
         {"field": "tags", "operator": "contains", "value": "VIP"}]}, "responsible": {"type": "user", "user_id": 7}}]
 
 
@@ -194,7 +194,7 @@ def test_O_options_are_stored(app, client, world, extra, key, expected):
     synced(cred.id)
     response = resubmit(client, app, cred, "offline", extra=extra)
     assert response.status_code == 302, response.get_data(as_text=True)[:3000]
-    assert settings_store.load_channel(cred.id, "offline")[key] == expected
+    assert settings_store.load_channel(cred.id, "offline").as_dict()[key] == expected
 
 
 def test_O1_G2_rule_with_employee_and_offline_fields(app, client, world):
@@ -205,8 +205,9 @@ def test_O1_G2_rule_with_employee_and_offline_fields(app, client, world):
             {"field": "form_name", "operator": "starts_with", "value": "Обратный"}]},
          "responsible": {"type": "employee"}}]})
     assert resubmit(client, app, cred, "offline").status_code == 302
-    rule = settings_store.load_channel(cred.id, "offline")["responsible_rules"][0]
-    assert rule["responsible"] == {"type": "employee"} and rule["filter"]["items"][0]["field"] == "form_name"
+    rule = settings_store.load_channel(cred.id, "offline").responsible_rules[0]
+    assert rule.responsible.type == "employee" and rule.responsible.user_id is None
+    assert rule.filter.items[0].field == "form_name"
 
 
 def test_G1_two_level_filter_built_with_buttons(app, client, world):
@@ -222,7 +223,7 @@ def test_G1_two_level_filter_built_with_buttons(app, client, world):
                  "filter.0.1.operator": "between", "filter.0.1.value": "9, 18", "action": "save"})
     response = client.post(f"/settings/{cred.id}/channels/chats", data=data)
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
-    assert settings_store.load_channel(cred.id, "chats")["filter"] == {"op": "and", "items": [
+    assert settings_store.load_channel(cred.id, "chats").filter.as_dict() == {"op": "and", "items": [
         {"op": "or", "items": [{"field": "site", "operator": "eq", "value": "shop.example.ru"},
                                {"field": "utm_source", "operator": "in", "value": ["yandex", "google"]}]},
         {"field": "hour", "operator": "between", "value": [9, 18]}]}
@@ -264,7 +265,7 @@ def test_G4_field_mapping_with_labels_and_value_map(app, client, world):
         "fm-0-uis_field": "channel_type", "fm-0-entity": "deal", "fm-0-b24_field": "UF_CRM_1709113302",
         "fm-0-value_map": "whatsapp = Чат\ncomagic = 73"})
     assert response.status_code == 302
-    assert settings_store.load_channel(cred.id, "chats")["field_map"] == [
+    assert settings_store.load_channel(cred.id, "chats").as_dict()["field_map"] == [
         {"uis_field": "channel_type", "entity": "deal", "b24_field": "UF_CRM_1709113302",
          "value_map": {"whatsapp": "72", "comagic": "73"}}]
     html = page(client, app, cred).get_data(as_text=True)
@@ -303,7 +304,7 @@ def test_simple_crm_forces_deal(app, client, world):
     db.session.commit()
     assert 'id="simple-crm-note"' in page(client, app, cred).get_data(as_text=True)
     assert resubmit(client, app, cred, extra={"lead_deal_type": "lead"}).status_code == 302
-    assert settings_store.load_channel(cred.id, "chats")["lead_deal"]["type"] == "deal"
+    assert settings_store.load_channel(cred.id, "chats").lead_deal.type == "deal"
 
 
 def test_non_admin_read_only_and_403(app, client, world):

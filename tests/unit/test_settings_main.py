@@ -20,7 +20,7 @@ VALID = {"active": "y", "default_responsible_id": "15", "lead_source_offline": "
 
 # --- the store ------------------------------------------------------------------------------------
 def test_defaults_without_saved_rows(app, world):
-    settings = settings_store.load_settings(world["mine"].id)
+    settings = settings_store.load_settings(world["mine"].id).as_dict()
     assert settings["main"] == {"active": False, "default_responsible_id": 7, "deal_category_id": 0,
                                 "deal_stage_id": None,
                                 "lead_source": {"offline": "WEBFORM", "chats": "OTHER", "calls": "CALL"}}
@@ -32,17 +32,17 @@ def test_save_channel_round_trip_and_replace(app, world):
     cred = world["mine"]
     settings_store.save_channel(cred.id, "main", True,
                                 {"default_responsible_id": 3, "lead_source": {"offline": "CALLBACK"}})
-    main = settings_store.load_settings(cred.id)["main"]
+    main = settings_store.load_settings(cred.id).main.as_dict()
     assert main == {"active": True, "default_responsible_id": 3, "deal_category_id": 0, "deal_stage_id": None,
                     "lead_source": {"offline": "CALLBACK", "chats": "OTHER", "calls": "CALL"}}  # nested default kept
     settings_store.save_channel(cred.id, "main", False, {"active": True})  # options never carry the flag
-    main = settings_store.load_settings(cred.id)["main"]
+    main = settings_store.load_settings(cred.id).main.as_dict()
     assert main["active"] is False and main["default_responsible_id"] == 7
     assert ChannelSettings.query.filter_by(credential_id=cred.id).count() == 1
     with pytest.raises(ValueError):
         settings_store.save_channel(cred.id, "fax", True, {})
     # one credential's settings never leak into another's
-    assert settings_store.load_settings(world["other"].id)["main"]["active"] is False
+    assert settings_store.load_settings(world["other"].id).main.active is False
 
 
 # --- the page -------------------------------------------------------------------------------------
@@ -67,12 +67,12 @@ def test_save_and_load_round_trip(app, client, world):
     html = page.get_data(as_text=True)
     assert "Настройки сохранены." in html
     assert 'value="15"' in html and 'value="UC_CHAT1"' in html and "checked" in html
-    assert settings_store.load_settings(cred.id)["main"] == {
+    assert settings_store.load_settings(cred.id).main.as_dict() == {
         "active": True, "default_responsible_id": 15, "deal_category_id": 0, "deal_stage_id": None,
         "lead_source": {"offline": "WEBFORM", "chats": "UC_CHAT1", "calls": "CALL"}}
     # unchecking the flag turns the integration off, the rest stays
     client.post(f"/settings/{cred.id}/main", data={**VALID, "active": "", "_s": token})
-    assert settings_store.load_settings(cred.id)["main"]["active"] is False
+    assert settings_store.load_settings(cred.id).main.active is False
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -124,7 +124,7 @@ def test_uis_side_saves_too(app, client, world):
         session["uis_account_id"] = world["account"].id
     response = client.post(f"/settings/{cred.id}/main", data=VALID)
     assert response.status_code == 302
-    assert settings_store.load_settings(cred.id)["main"]["default_responsible_id"] == 15
+    assert settings_store.load_settings(cred.id).main.default_responsible_id == 15
     html = client.get(response.location).get_data(as_text=True)
     assert "Настройки сохранены." in html and "Журнал" in html
 
@@ -152,7 +152,24 @@ def test_G3_default_titles_follow_the_portal_language(app, world):
 
     db.session.commit()
     settings = settings_store.load_settings(world["mine"].id)
-    assert settings["offline"]["title_template"]["lead"].startswith("Offline request")
+    assert settings.offline.title_template.lead.startswith("Offline request")
     portal.lang = "ru"
     db.session.commit()
-    assert settings_store.load_settings(world["mine"].id)["offline"]["title_template"]["lead"].startswith("Офлайн")
+    assert settings_store.load_settings(world["mine"].id).offline.title_template.lead.startswith("Офлайн")
+
+
+def test_stored_values_of_the_wrong_shape_fall_back_to_their_defaults(app, world):
+    """A damaged row (hand-edited JSON, an old format) never stops the engine: the value's default is used and named."""
+    cred = world["mine"]
+    settings_store.save_channel(cred.id, "main", True, {"deal_category_id": "two", "lead_source": ["CALL"]})
+    settings_store.save_channel(cred.id, "chats", True, {
+        "notify": "yes", "filter": {"op": "and", "items": ["tags"]}, "channels": {"mode": "all", "ids": [1, "x"]},
+        "field_map": [{"uis_field": "tags", "entity": "lead", "b24_field": "UF_CRM_1", "value_map": None}]})
+    settings = settings_store.load_settings(cred.id)
+    assert settings.main.active is True and settings.main.deal_category_id == 0
+    assert settings.main.lead_source == {"offline": "WEBFORM", "chats": "OTHER", "calls": "CALL"}
+    assert settings.chats.notify is True and settings.chats.filter is None
+    assert settings.chats.channels.ids == () and settings.chats.channels.mode == "all"
+    assert settings.chats.field_map[0].b24_field == "UF_CRM_1"  # the valid values stay
+    assert {p.split(":")[0] for p in settings.problems} == {
+        "main.lead_source", "main.deal_category_id", "chats.notify", "chats.filter", "chats.channels"}
