@@ -8,6 +8,7 @@ UNINSTALL_GRACE_DAYS, so that a re-install within the grace period finds its set
 """
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -77,3 +78,38 @@ def delete_uninstalled_portals(grace_days: int) -> int:
     for portal in portals:
         delete_portal_data(portal)
     return len(portals)
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def events_of_customer(credential_id: int, contact: str) -> list[Event]:
+    """The credential's events whose payload mentions this phone (any spelling, last 10 digits) or e-mail."""
+    contact = (contact or "").strip()
+    email = contact.lower() if "@" in contact else ""
+    digits = _digits(contact)[-10:] if not email else ""
+    if not email and len(digits) < 6:
+        return []
+    found = []
+    for event in Event.query.filter(Event.credential_id == credential_id).order_by(Event.id).yield_per(500):
+        if event.payload == PRUNED:
+            continue
+        text = json.dumps([event.payload, event.result], ensure_ascii=False)
+        if (email and email in text.lower()) or (digits and digits in _digits(text)):
+            found.append(event)
+    return found
+
+
+def erase_customer(credential_id: int, contact: str) -> int:
+    """A customer's erasure request (152-FZ / GDPR): their events keep only status, times and entity ids."""
+    events = events_of_customer(credential_id, contact)
+    for event in events:
+        event.payload = dict(PRUNED)
+        if isinstance(event.result, dict):
+            event.result = {k: v for k, v in event.result.items() if k not in _PERSONAL_RESULT_KEYS}
+        event.last_error = None
+    db.session.commit()
+    log.info("erased the personal data of one customer from %d events of credential %s", len(events),
+             credential_id)
+    return len(events)

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from bx_app import intake, journal_view, progress
+from bx_app import intake, journal_view, personal_data, progress
 from bx_app.extensions import db
 from bx_app.integration.event_fields import facts_from_event
 from bx_app.models import Credential, Event, UisAccount
@@ -150,6 +150,23 @@ def retry_event(credential_id: int, event_id: int):
     event = _event_of(credential, event_id)
     retried = event.status == EventStatus.FAILED and intake.retry_events(credential.id, [event.id])
     return _back_to_journal(credential, "retried" if retried else "not_failed")
+
+
+@bp.route("/journal/<int:credential_id>/erase", methods=["GET", "POST"])
+def erase_customer(credential_id: int):
+    """An administrator finds one customer's events by phone or e-mail and erases their personal data."""
+    viewer = current_viewer()
+    credential = viewer.credential(credential_id)
+    viewer.require_edit()
+    contact = (request.values.get("contact") or "").strip()[:200]
+    erased = None
+    if request.method == "POST" and request.form.get("confirm") == "1":
+        erased = personal_data.erase_customer(credential.id, contact)
+        found = []
+    else:
+        found = personal_data.events_of_customer(credential.id, contact) if contact else []
+    return render_for_viewer(viewer, credential, "journal/erase.html", active_tab="journal", contact=contact,
+                             found=found, erased=erased, tz=viewer_zone(), jv=journal_view)
 
 
 @bp.post("/journal/<int:credential_id>/retry-failed")
