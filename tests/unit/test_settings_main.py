@@ -173,3 +173,11 @@ def test_stored_values_of_the_wrong_shape_fall_back_to_their_defaults(app, world
     assert settings.chats.field_map[0].b24_field == "UF_CRM_1"  # the valid values stay
     assert {p.split(":")[0] for p in settings.problems} == {
         "main.lead_source", "main.deal_category_id", "chats.notify", "chats.filter", "chats.channels"}
+
+
+def test_every_documented_option_has_its_typed_member(app, world):
+    """An option added to the store's defaults without a member in bx_app/typed_settings.py would never reach
+    the planner: the parsed settings give back exactly the defaults' keys."""
+    plain = settings_store.load_settings(world["mine"].id).as_dict()
+    for key, defaults in settings_store.DEFAULTS.items():
+        assert set(plain[key]) == set(defaults), key
