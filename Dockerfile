@@ -17,7 +17,7 @@ COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
 COPY translations ./translations
-COPY wsgi.py babel.cfg ./
+COPY wsgi.py babel.cfg gunicorn.conf.py ./
 # Editable: templates, migrations and translations are read next to the package, from /srv/app.
 RUN pip install -e . \
     && python -m compileall -q bx_app
