@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 
 from bx_app import queues
@@ -188,9 +189,10 @@ def sweep_stranded() -> int:
         Event.status == EventStatus.PROCESSING,
         Event.updated_at < now - stuck_after,
     ).with_entities(Event.id).limit(1000).all()
-    ids = [r.id for r in stranded] + [r.id for r in stuck]
+    stuck = _without_live_locks([r.id for r in stuck])
+    ids = [r.id for r in stranded] + stuck
     if stuck:
-        Event.query.filter(Event.id.in_([r.id for r in stuck])).update(
+        Event.query.filter(Event.id.in_(stuck)).update(
             {"status": EventStatus.NEW}, synchronize_session=False)
         db.session.commit()
     queued = sum(1 for event_id in ids if enqueue_event(event_id))
@@ -198,6 +200,23 @@ def sweep_stranded() -> int:
         log.info("sweeper queued %s of %s stranded events", queued, len(ids))
     restart_stalled_drains()
     return queued
+
+
+def event_lock_key(event_id: int) -> str:
+    """The Redis lock a worker holds on an event while it processes it (renewed while it runs)."""
+    return f"bx:event-lock:{event_id}"
+
+
+def _without_live_locks(event_ids: list[int]) -> list[int]:
+    """Rows "processing" for long whose worker still holds (and renews) their lock are not stuck, only slow."""
+    if not event_ids:
+        return []
+    try:
+        redis = redis_connection(current_app.config["REDIS_URL"])
+        alive = redis.mget([event_lock_key(event_id) for event_id in event_ids])
+    except RedisError:
+        return event_ids  # no Redis, no locks: every such row is stuck
+    return [event_id for event_id, held in zip(event_ids, alive, strict=True) if held is None]
 
 
 def restart_stalled_drains() -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
@@ -29,16 +30,53 @@ DRAIN_CHUNK = 50
 DATABASE_RETRY_SECONDS = 5
 
 
+class LockHeartbeat:
+    """Keeps a group's event locks alive while it runs, however long Bitrix24 makes it wait.
+
+    A lock that expired under a slow but living group would let the sweeper hand its events to another
+    worker (processed twice; the lookup before each write still keeps Bitrix24 exactly-once). A killed
+    worker stops beating, so its locks still expire after EVENT_LOCK_SECONDS.
+    """
+
+    def __init__(self, locks: list, timeout: int):
+        self.locks = locks
+        self.interval = max(0.5, timeout / 3)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="event-lock-heartbeat", daemon=True)
+
+    def __enter__(self):
+        if self.locks:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            for lock in self.locks:
+                with contextlib.suppress(LockError, RedisError):  # lost: the sweeper's rules apply again
+                    lock.reacquire()
+
+
 def process_group(portal_id: int, event_ids: list[int]) -> dict[int, str]:
     """Process some events of one portal together: their lookups and writes share Bitrix24 batches."""
     redis = redis_connection()
+    timeout = current_app.config["EVENT_LOCK_SECONDS"]
     locks, mine = [], []
     for event_id in event_ids:
-        lock = redis.lock(f"bx:event-lock:{event_id}", timeout=current_app.config["EVENT_LOCK_SECONDS"],
-                          blocking_timeout=0)
+        # thread_local=False: the heartbeat thread renews the locks this thread took
+        lock = redis.lock(intake.event_lock_key(event_id), timeout=timeout, blocking_timeout=0, thread_local=False)
         if lock.acquire(blocking=False):
             locks.append(lock)
             mine.append(event_id)
+    with LockHeartbeat(locks, timeout):
+        return _process_locked(portal_id, mine, locks)
+
+
+def _process_locked(portal_id: int, mine: list[int], locks: list) -> dict[int, str]:
     prepared = None
     try:
         prepared = prepare(portal_id, mine)
