@@ -1,10 +1,12 @@
 """HTTP blueprints of the app and the error pages they share."""
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from bx_app.extensions import db
@@ -79,7 +81,8 @@ def register_blueprints(app: Flask) -> None:
         # Never a stack trace to the client; the log has it, with the portal when we know it.
         log.exception("unhandled error on %s %s member_id=%s", request.method, request.path,
                       request.values.get("member_id") or request.values.get("auth[member_id]"))
-        db.session.rollback()
+        with contextlib.suppress(SQLAlchemyError):  # a dead connection must not turn the page into gunicorn's
+            db.session.rollback()
         if _wants_json():
             return jsonify(error="Internal Server Error", reason="unexpected error, logged"), 500
         return render_template("error.html", code=500, title=ERROR_TITLES[500],

@@ -1,12 +1,13 @@
 """POST|GET /hooks/uis/<hook_token>: UIS notifications, stored before the 2xx and processed at once."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bx_app import intake
 from bx_app.extensions import csrf, db
@@ -148,7 +149,8 @@ def _journal_rejection(credential_id: int, reason: str) -> None:
 def database_unavailable(exc: OperationalError):
     """The database is down or restarting: nothing was stored, so say so with a status UIS retries."""
     log.warning("hook refused, database unavailable: %s", exc.__class__.__name__)
-    db.session.rollback()
+    with contextlib.suppress(SQLAlchemyError):  # the connection died with the server: nothing to roll back
+        db.session.rollback()
     response = jsonify(error="unavailable", reason="temporarily unable to store the notification, retry")
     response.headers["Retry-After"] = "5"
     return response, 503

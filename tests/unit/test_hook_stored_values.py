@@ -66,3 +66,21 @@ def test_the_same_push_twice_at_once_is_stored_once_on_either_database(app, clie
     assert second.get_json()["duplicate"] is True
     event = Event.query.one()
     assert event.payload["search_query"] == "диван честер"  # the repeat's new field is merged
+
+
+def test_a_database_that_dies_mid_request_gets_a_retryable_503_even_when_the_rollback_fails_too(
+        app, client, monkeypatch):
+    """PostgreSQL restarting: the statement fails, and so does the rollback on the dead connection."""
+    from sqlalchemy.exc import OperationalError
+
+    from bx_app.extensions import db
+    from bx_app.web import hooks
+
+    def dead(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(hooks, "_credential_for", dead)
+    monkeypatch.setattr(db.session, "rollback", dead)
+    response = client.post("/hooks/uis/any-token", json={"offline_message_id": 1})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
