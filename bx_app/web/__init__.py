@@ -1,7 +1,6 @@
 """HTTP blueprints of the app and the error pages they share."""
 from __future__ import annotations
 
-import contextlib
 import logging
 
 from flask import Flask, jsonify, render_template, request
@@ -68,6 +67,16 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(settings.bp)
     rate_limits.init_app(app)
 
+    @app.teardown_appcontext
+    def release_session(exc):
+        """Runs before Flask-SQLAlchemy's own teardown (registered earlier, run later): a connection that
+        died with the database server (a PostgreSQL restart) is dropped, not rolled back, so an answer
+        already given never becomes gunicorn's bare 500."""
+        try:
+            db.session.close()
+        except SQLAlchemyError:
+            db.session().invalidate()
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         reason = getattr(exc, "description", None) or exc.name
@@ -81,8 +90,10 @@ def register_blueprints(app: Flask) -> None:
         # Never a stack trace to the client; the log has it, with the portal when we know it.
         log.exception("unhandled error on %s %s member_id=%s", request.method, request.path,
                       request.values.get("member_id") or request.values.get("auth[member_id]"))
-        with contextlib.suppress(SQLAlchemyError):  # a dead connection must not turn the page into gunicorn's
+        try:
             db.session.rollback()
+        except SQLAlchemyError:  # the connection died with the server: drop it without a rollback
+            db.session().invalidate()
         if _wants_json():
             return jsonify(error="Internal Server Error", reason="unexpected error, logged"), 500
         return render_template("error.html", code=500, title=ERROR_TITLES[500],

@@ -1,7 +1,6 @@
 """POST|GET /hooks/uis/<hook_token>: UIS notifications, stored before the 2xx and processed at once."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -149,8 +148,10 @@ def _journal_rejection(credential_id: int, reason: str) -> None:
 def database_unavailable(exc: OperationalError):
     """The database is down or restarting: nothing was stored, so say so with a status UIS retries."""
     log.warning("hook refused, database unavailable: %s", exc.__class__.__name__)
-    with contextlib.suppress(SQLAlchemyError):  # the connection died with the server: nothing to roll back
+    try:
         db.session.rollback()
+    except SQLAlchemyError:  # the connection died with the server: drop it without a rollback
+        db.session().invalidate()
     response = jsonify(error="unavailable", reason="temporarily unable to store the notification, retry")
     response.headers["Retry-After"] = "5"
     return response, 503
