@@ -69,6 +69,18 @@ def enqueue_polls() -> int:
     return len(ids)
 
 
+def _window(credential_id: int, stream: str, timezone: str | None, overlap: timedelta):
+    """A stream's next read: the account's zone, its wall-clock "now", and the cursor minus the overlap.
+
+    The Data API's windows are the account's wall clock; cursors are stored as UTC instants.
+    """
+    cursor = _cursor(credential_id, stream)
+    zone = zone_named(timezone)
+    now = account_now(timezone)
+    start = (to_local(cursor.cursor_at, zone) - overlap) if cursor.cursor_at else now - FIRST_LOOKBACK
+    return zone, now, start
+
+
 def _cursor(credential_id: int, stream: str) -> PollCursor:
     cursor = PollCursor.query.filter_by(credential_id=credential_id, stream=stream).one_or_none()
     if cursor is None:
@@ -124,11 +136,7 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
         client = DataApiClient(current_app.config["UIS_DATA_API_URL"], token, timezone=timezone)
     counts = {"arrived": 0, "processed": 0, "rows": 0}
 
-    cursor = _cursor(credential_id, STREAM_OFFLINE)
-    # The Data API's windows are the account's wall clock; cursors are stored as UTC instants.
-    zone = zone_named(timezone)
-    now = account_now(timezone)
-    start = (to_local(cursor.cursor_at, zone) - OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
+    zone, now, start = _window(credential_id, STREAM_OFFLINE, timezone, OVERLAP)
     start = min(start, now - OVERLAP)  # a cursor ahead of "now" (clock or zone change) still reads
     db.session.commit()
     try:
@@ -168,11 +176,8 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
 def _poll_calls(credential_id: int, account_id: int, client: DataApiClient) -> dict:
     """Ended calls by start time; those whose end no push brought are recorded from the report row."""
     counts = {"call_finished": 0, "call_record": 0}
-    cursor = _cursor(credential_id, STREAM_CALLS)
-    account = db.session.get(UisAccount, account_id)
-    zone = zone_named(account.timezone)
-    now = account_now(account.timezone)
-    start = (to_local(cursor.cursor_at, zone) - CALL_OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
+    zone, now, start = _window(credential_id, STREAM_CALLS, db.session.get(UisAccount, account_id).timezone,
+                               CALL_OVERLAP)
     db.session.commit()
     try:
         rows = client.get_calls(start, now, fields=CALL_FIELDS)
@@ -221,11 +226,8 @@ def _record_chat(credential_id: int, row: dict, counts: dict) -> None:
 def _poll_chats(credential_id: int, account_id: int, client: DataApiClient) -> dict:
     """Chats by start time from the cursor (with the overlap), then the chats still awaiting their finish."""
     counts = {"chat_started": 0, "chat_finished": 0}
-    cursor = _cursor(credential_id, STREAM_CHATS)
-    account = db.session.get(UisAccount, account_id)
-    zone = zone_named(account.timezone)
-    now = account_now(account.timezone)
-    start = (to_local(cursor.cursor_at, zone) - OVERLAP) if cursor.cursor_at else now - FIRST_LOOKBACK
+    zone, now, start = _window(credential_id, STREAM_CHATS, db.session.get(UisAccount, account_id).timezone,
+                               OVERLAP)
     db.session.commit()
     try:
         rows = client.get_chats(start, now)
