@@ -7,6 +7,16 @@ from bx_app.models.account import PortalStatus
 from bx_app.web.app_session import issue_token
 
 
+def example_credential() -> Credential:
+    """The reference's example portal (example.bitrix24.ru), installed, with its credential."""
+    portal = Portal(member_id="e31ab643c44f7a0ec824b59d1194d60d", domain="example.bitrix24.ru",
+                    client_endpoint="https://example.bitrix24.ru/rest/", status="installed")
+    credential = Credential(name="example", portal=portal)
+    db.session.add_all([portal, credential])
+    db.session.commit()
+    return credential
+
+
 def make_credential(n: int, account: UisAccount | None = None, installer: int | None = 7) -> Credential:
     portal = Portal(member_id=f"member{n}", domain=f"p{n}.bitrix24.ru",
                     client_endpoint=f"https://p{n}.bitrix24.ru/rest/", status=PortalStatus.INSTALLED,

@@ -9,19 +9,15 @@ import json
 import pytest
 
 from bx_app.extensions import db
-from bx_app.models import Credential, Event, Portal
+from bx_app.models import Event
 from bx_app.models.event import EventStatus
 from tests.conftest import reference_fixture
+from tests.unit.factories import example_credential
 
 
 @pytest.fixture
 def credential(app):
-    portal = Portal(member_id="e31ab643c44f7a0ec824b59d1194d60d", domain="example.bitrix24.ru",
-                    client_endpoint="https://example.bitrix24.ru/rest/", status="installed")
-    credential = Credential(name="example", portal=portal)
-    db.session.add_all([portal, credential])
-    db.session.commit()
-    return credential
+    return example_credential()
 
 
 def _notification(**changes) -> dict:
@@ -73,7 +69,6 @@ def test_a_database_that_dies_mid_request_gets_a_retryable_503_even_when_the_rol
     """PostgreSQL restarting: the statement fails, and so does the rollback on the dead connection."""
     from sqlalchemy.exc import OperationalError
 
-    from bx_app.extensions import db
     from bx_app.web import hooks
 
     def dead(*args, **kwargs):

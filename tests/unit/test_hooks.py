@@ -10,19 +10,15 @@ from rq import Queue
 
 from bx_app.extensions import db
 from bx_app.intake import sweep_stranded
-from bx_app.models import Credential, Event, Portal
+from bx_app.models import Event
 from bx_app.models.event import EventStatus
 from tests.conftest import reference_fixture
+from tests.unit.factories import example_credential
 
 
 @pytest.fixture
 def credential(app):
-    portal = Portal(member_id="e31ab643c44f7a0ec824b59d1194d60d", domain="example.bitrix24.ru",
-                    client_endpoint="https://example.bitrix24.ru/rest/", status="installed")
-    credential = Credential(name="example", portal=portal)
-    db.session.add_all([portal, credential])
-    db.session.commit()
-    return credential
+    return example_credential()
 
 
 def offline_notification() -> dict:
