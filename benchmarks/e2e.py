@@ -125,6 +125,70 @@ class Deployment:
             raise SystemExit(f"process died: {', '.join(dead)}; logs in {self.workdir}")
 
 
+# --- where the CPU goes ----------------------------------------------------------------------------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> list[tuple[int, int, int, float]]:
+    """(pid, parent pid, session id, CPU seconds of the process and its reaped children) of every process."""
+    rows = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        # after the command: state ppid pgrp session ... utime(14) stime(15) cutime(16) cstime(17), 1-based
+        cpu = sum(int(v) for v in fields[11:15]) / CLOCK_TICKS
+        rows.append((int(entry.name), int(fields[1]), int(fields[3]), cpu))
+    return rows
+
+
+class CpuMeter:
+    """CPU seconds used by each part of the deployment, from /proc: every process of a part's session
+    (its own and its reaped children's time, so RQ's forked work horses count), and for PostgreSQL the
+    postmaster and its backends. Figures per event do not depend on how busy the rest of the machine is."""
+
+    def __init__(self, deployment: Deployment, cluster: PostgresCluster | None):
+        self.deployment = deployment
+        self.cluster = cluster
+
+    def _postmaster(self) -> int | None:
+        if self.cluster is None:
+            return None
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int((self.cluster.datadir / "postmaster.pid").read_text().split()[0])
+        return None
+
+    def sample(self) -> dict[str, float]:
+        stats = _proc_stats()
+        parts: dict[str, float] = {}
+        for name, proc in self.deployment.procs:
+            part = "workers" if name.startswith("worker") else name
+            parts[part] = parts.get(part, 0.0) + sum(cpu for _pid, _ppid, sid, cpu in stats if sid == proc.pid)
+        postmaster = self._postmaster()
+        if postmaster is not None:
+            parts["postgresql"] = sum(cpu for pid, ppid, _sid, cpu in stats if postmaster in (pid, ppid))
+        return parts
+
+    @staticmethod
+    def spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {part: round(after[part] - before.get(part, 0.0), 2) for part in after}
+
+
+class CpuHogs:
+    """`count` busy loops beside the benchmark: the machine as it is when shared with other work."""
+
+    def __init__(self, count: int):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+
+
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -400,6 +464,8 @@ def main() -> None:
     parser.add_argument("--database", choices=("auto", "postgresql", "sqlite"), default="auto")
     parser.add_argument("--short", action="store_true", help="quick iteration: 6 portals, 20 s, 300 in 3 s")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) afterwards")
+    parser.add_argument("--cpu-hogs", type=int, default=0,
+                        help="busy-loop processes running beside the benchmark (a shared machine)")
     args = parser.parse_args()
     if args.short:
         args.portals, args.steady_seconds, args.flood, args.flood_seconds = 6, 20.0, 300, 3.0
@@ -410,6 +476,7 @@ def main() -> None:
     database, url, cluster = choose_database(workdir, args.database)
     deployment = Deployment(workdir, url, args.workers, args.web_workers, args.web_threads)
     stop_others: threading.Event | None = None
+    hogs: CpuHogs | None = None
     print(f"database: {database}; work directory {workdir}; load average {load_start[0]:.1f}", flush=True)
     try:
         deployment.start()
@@ -418,13 +485,21 @@ def main() -> None:
               f"{args.web_threads}", flush=True)
         generator = LoadGenerator(fleet)
         everyone = list(range(len(fleet)))
+        meter = CpuMeter(deployment, cluster)
+        if args.cpu_hogs:
+            hogs = CpuHogs(args.cpu_hogs)
+            print(f"{args.cpu_hogs} busy loops running beside the benchmark", flush=True)
+        cpu_start = meter.sample()
 
         # Steady: every portal one request every `interval` seconds.
         generator.steady(everyone, args.interval, args.steady_seconds, "steady")
         generator.wait_sent()
         wait_drained(app, deployment, len(generator.pushes), timeout=600)
-        print(f"steady: {len(generator.pushes)} pushes drained", flush=True)
+        cpu_steady = meter.spent(cpu_start, meter.sample())
+        steady_pushes = len(generator.pushes)
+        print(f"steady: {steady_pushes} pushes drained", flush=True)
         time.sleep(3)
+        cpu_flood_start = meter.sample()
 
         # Flood: portal 0 gets `flood` requests in `flood_seconds`; the others stay steady until it is drained.
         flooded = 0
@@ -452,6 +527,8 @@ def main() -> None:
         stop_others = None
         generator.wait_sent()
         wait_drained(app, deployment, len(generator.pushes), timeout=600)
+        cpu_flood = meter.spent(cpu_flood_start, meter.sample())
+        flood_pushes = len(generator.pushes) - steady_pushes
         time.sleep(2)
 
         states = read_portals(fleet)
@@ -460,6 +537,8 @@ def main() -> None:
         figures, extra = summarise(generator.pushes, states, journal, flooded, flood_requests, flood_start)
         load_end = os.getloadavg()
     finally:
+        if hogs is not None:
+            hogs.stop()
         if stop_others is not None:
             stop_others.set()
         deployment.stop()
@@ -469,6 +548,15 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
     print_table(figures)
+    cpu_per_event = {phase: {part: round(seconds * 1000 / events, 1) for part, seconds in spent.items()}
+                     for phase, spent, events in (("steady", cpu_steady, steady_pushes),
+                                                  ("flood", cpu_flood, flood_pushes))}
+    print("CPU per event, ms (from /proc; every process of each part):")
+    parts = list(cpu_steady)
+    print(f"  {'phase':<10}" + "".join(f"{part:>12}" for part in parts) + f"{'total':>10}")
+    for phase, per in cpu_per_event.items():
+        print(f"  {phase:<10}" + "".join(f"{per.get(part, 0):>12}" for part in parts)
+              + f"{round(sum(per.values()), 1):>10}")
     lat = figures["latencies"]
     flood_events = figures["flood_events"]
     bucket_min = max(0.0, (flood_requests - BUCKET_SIZE) / BUCKET_RATE)
@@ -493,6 +581,8 @@ def main() -> None:
         "stages_p99_ms": {k: ms(percentile(v, 99)) for k, v in figures["stages"].items()},
         "web": f"gunicorn {args.web_workers}x{args.web_threads}",
         "load_average": [round(load_start[0], 2), round(load_end[0], 2)],
+        "cpu_hogs": args.cpu_hogs,
+        "cpu_ms_per_event": cpu_per_event,
         "short": args.short,
     }
     if result["flood_wall_s"] and bucket_min:

@@ -9,7 +9,7 @@ import uuid
 import click
 from flask import Flask, current_app
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.cron import CronScheduler
 
 from bx_app import jobs, queues
@@ -51,14 +51,23 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Process what is queued, then exit.")
-    def worker(burst: bool) -> None:
-        """Start an RQ worker (with RQ's scheduler for delayed retries); the periodic schedule is `scheduler`."""
+    @click.option("--fork", is_flag=True,
+                  help="Fork a work horse per job (RQ's default) instead of running jobs in this process.")
+    def worker(burst: bool, fork: bool) -> None:
+        """Start an RQ worker (with RQ's scheduler for delayed retries); the periodic schedule is `scheduler`.
+
+        Jobs run in the worker's own process by default: a drain job is a few milliseconds of work for one
+        event, and a fork per job (with a new database connection in each work horse) cost more than the
+        work itself (benchmarks/e2e.py). Each job still gets a fresh app context and database session
+        (bx_app.jobs.in_app_context); a job that hangs is stopped by its timeout either way.
+        """
         _logging()
         connection = redis_connection(current_app.config["REDIS_URL"])
+        worker_class = Worker if fork else SimpleWorker
         while True:
             try:
-                Worker([Queue(name, connection=connection) for name in queues.ALL], connection=connection,
-                       name=f"bx-app-{os.getpid()}-{uuid.uuid4().hex[:6]}").work(
+                worker_class([Queue(name, connection=connection) for name in queues.ALL], connection=connection,
+                             name=f"bx-app-{os.getpid()}-{uuid.uuid4().hex[:6]}").work(
                     burst=burst, with_scheduler=True, logging_level=rq_logging_level())
                 return
             except RedisConnectionError as exc:

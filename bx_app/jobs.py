@@ -28,14 +28,17 @@ TOKEN_KEEPALIVE_AGE = timedelta(days=20)
 
 
 def in_app_context(func):
-    """Run a job inside the app context its worker pushed (`flask --app wsgi worker`: the work horse a
-    job runs in is forked from the command, app context and all)."""
+    """Run a job in a fresh app context of its worker's app (`flask --app wsgi worker`).
+
+    Fresh per job: a worker runs many jobs in one process, and each must start with its own database
+    session (nothing a failed job left in the identity map or its transaction), removed when it ends.
+    """
 
     @wraps(func)
     def wrapper(*args, **kwargs):
         if not has_app_context():
             raise RuntimeError(f"job {func.__name__} needs the app: run workers with `flask --app wsgi worker`")
-        with timed_job(func.__name__):
+        with current_app.app_context(), timed_job(func.__name__):
             return func(*args, **kwargs)
 
     return wrapper
