@@ -337,8 +337,9 @@ class LoadGenerator:
                       for i, portal in enumerate(portals) for k in range(int(seconds / interval)))
         self.run(plan, stop)
 
-    def flood(self, portal: int, count: int, seconds: float, phase: str) -> None:
-        self.run([(i * seconds / count, portal, phase) for i in range(count)])
+    def flood(self, portals: list[int], count: int, seconds: float, phase: str) -> None:
+        """`count` pushes to each of `portals` in `seconds`, the portals' pushes interleaved."""
+        self.run([(i * seconds / count, portal, phase) for i in range(count) for portal in portals])
 
     def wait_sent(self) -> None:
         while True:
@@ -385,8 +386,8 @@ def entity_moments(state: dict) -> tuple[dict[str, float], Counter]:
     return first, duplicates
 
 
-def summarise(pushes: list[Push], states: list[dict], journal: dict, flood_portal: int, flood_requests: int,
-              flood_start: float | None) -> tuple[dict, dict]:
+def summarise(pushes: list[Push], states: list[dict], journal: dict, flooded: list[int],
+              flood_start: float | None) -> dict:
     moments: list[dict[str, float]] = []
     duplicates = 0
     for state in states:
@@ -411,14 +412,18 @@ def summarise(pushes: list[Push], states: list[dict], journal: dict, flood_porta
             stages["stored→entity"].append(moment - row["stored"])
             if row["finished"] is not None:
                 stages["entity→journal"].append(row["finished"] - moment)
-    flood_moments = [moments[flood_portal].get(f"offline_message:{p.external_id}") for p in pushes
-                     if p.phase == "flood"]
-    flood_wall = (max(m for m in flood_moments if m) - flood_start) if flood_start and any(flood_moments) else None
-    flood_events = sum(1 for p in pushes if p.phase == "flood")
+    floods = []
+    for portal in flooded:
+        ended = [moments[portal].get(f"offline_message:{p.external_id}") for p in pushes
+                 if p.phase == "flood" and p.portal == portal]
+        requests_made = states[portal]["counters"]["rest_requests"]
+        floods.append({"portal": portal, "events": len(ended), "requests": requests_made,
+                       "wall": (max(m for m in ended if m) - flood_start) if flood_start and any(ended) else None,
+                       "bucket_min": max(0.0, (requests_made - BUCKET_SIZE) / BUCKET_RATE)})
     return {
         "latencies": latencies, "stages": stages, "lost": lost, "failed_pushes": failed_pushes,
-        "duplicates": duplicates, "flood_wall": flood_wall, "flood_events": flood_events,
-    }, {"flood_requests": flood_requests}
+        "duplicates": duplicates, "floods": floods,
+    }
 
 
 def print_table(figures: dict) -> None:
@@ -456,7 +461,8 @@ def main() -> None:
     parser.add_argument("--portals", type=int, default=20)
     parser.add_argument("--interval", type=float, default=2.0, help="steady: seconds between one portal's pushes")
     parser.add_argument("--steady-seconds", type=float, default=60.0)
-    parser.add_argument("--flood", type=int, default=1000, help="flood: requests to the one portal")
+    parser.add_argument("--flood", type=int, default=1000, help="flood: requests to each flooded portal")
+    parser.add_argument("--flooded", type=int, default=1, help="flood: how many portals are flooded at once")
     parser.add_argument("--flood-seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2, help="RQ workers (flask --app wsgi worker)")
     parser.add_argument("--web-workers", type=int, default=2)
@@ -501,25 +507,27 @@ def main() -> None:
         time.sleep(3)
         cpu_flood_start = meter.sample()
 
-        # Flood: portal 0 gets `flood` requests in `flood_seconds`; the others stay steady until it is drained.
-        flooded = 0
-        requests.post(f"{fleet[flooded].url}/sandbox/control", json={"reset_counters": True}, timeout=30)
+        # Flood: the first `flooded` portals get `flood` requests each in `flood_seconds`; the others stay
+        # steady until the flood is drained.
+        flooded = everyone[:args.flooded]
+        for portal in flooded:
+            requests.post(f"{fleet[portal].url}/sandbox/control", json={"reset_counters": True}, timeout=30)
         stop_others = threading.Event()
-        others = threading.Thread(target=generator.steady, args=(everyone[1:], args.interval, 3600.0, "flood_others",
-                                                                  stop_others), daemon=True)
+        others = threading.Thread(target=generator.steady, args=(everyone[args.flooded:], args.interval, 3600.0,
+                                                                  "flood_others", stop_others), daemon=True)
         flood_start = time.time()
         others.start()
         generator.flood(flooded, args.flood, args.flood_seconds, "flood")
         generator.wait_sent()
-        flood_total = sum(1 for p in generator.pushes if p.phase == "flood")
-        # Wait for the flooded portal's events; the others keep pushing meanwhile.
+        # Wait for the flooded portals' events; the others keep pushing meanwhile.
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             deployment.check_alive()
-            states = requests.get(f"{fleet[flooded].url}/sandbox/state.json", timeout=120).json()
-            have = {r.get("ORIGIN_ID") for r in states.get("leads", [])}
-            if sum(1 for p in generator.pushes if p.phase == "flood"
-                   and f"offline_message:{p.external_id}" in have) >= flood_total:
+            have = set()
+            for portal in flooded:
+                state = requests.get(f"{fleet[portal].url}/sandbox/state.json", timeout=120).json()
+                have |= {r.get("ORIGIN_ID") for r in state.get("leads", [])}
+            if all(f"offline_message:{p.external_id}" in have for p in generator.pushes if p.phase == "flood"):
                 break
             time.sleep(1)
         stop_others.set()
@@ -532,9 +540,8 @@ def main() -> None:
         time.sleep(2)
 
         states = read_portals(fleet)
-        flood_requests = states[flooded]["counters"]["rest_requests"]
         journal = journal_figures(app)
-        figures, extra = summarise(generator.pushes, states, journal, flooded, flood_requests, flood_start)
+        figures = summarise(generator.pushes, states, journal, flooded, flood_start)
         load_end = os.getloadavg()
     finally:
         if hogs is not None:
@@ -558,8 +565,12 @@ def main() -> None:
         print(f"  {phase:<10}" + "".join(f"{per.get(part, 0):>12}" for part in parts)
               + f"{round(sum(per.values()), 1):>10}")
     lat = figures["latencies"]
-    flood_events = figures["flood_events"]
-    bucket_min = max(0.0, (flood_requests - BUCKET_SIZE) / BUCKET_RATE)
+    floods = figures["floods"]
+    flood_events = sum(f["events"] for f in floods)
+    flood_requests = sum(f["requests"] for f in floods)
+    # The slowest flooded portal against its own bucket's minimum (with one flooded portal: that portal).
+    slowest = max(floods, key=lambda f: (f["wall"] or 0) / (f["bucket_min"] or 1))
+    bucket_min = slowest["bucket_min"]
     result = {
         "events": sum(len(v) for v in lat.values()) + len(figures["lost"]),
         "portals": len(fleet), "workers": args.workers, "database": database,
@@ -573,7 +584,8 @@ def main() -> None:
         "flood_others_p99_ms": ms(percentile(lat.get("flood_others", []), 99)),
         "flood_events": flood_events,
         "flood_p50_ms": ms(percentile(lat.get("flood", []), 50)),
-        "flood_wall_s": round(figures["flood_wall"], 2) if figures["flood_wall"] else None,
+        "flooded_portals": len(floods),
+        "flood_wall_s": round(slowest["wall"], 2) if slowest["wall"] else None,
         "flood_requests": flood_requests,
         "flood_bucket_min_s": round(bucket_min, 2),
         "flood_requests_per_event": round(flood_requests / flood_events, 4) if flood_events else None,
@@ -588,8 +600,11 @@ def main() -> None:
     if result["flood_wall_s"] and bucket_min:
         result["flood_wall_vs_bucket_min"] = round(result["flood_wall_s"] / bucket_min, 2)
     print(f"lost {result['lost']}  duplicates {result['duplicates']}  failed pushes {result['failed_pushes']}")
-    print(f"flood: {flood_events} events, wall {result['flood_wall_s']} s, {flood_requests} Bitrix24 requests "
-          f"({result['flood_requests_per_event']} per event), bucket minimum {result['flood_bucket_min_s']} s")
+    for flood in floods:
+        wall = round(flood["wall"], 2) if flood["wall"] else None
+        print(f"flood of portal {flood['portal'] + 1}: {flood['events']} events, wall {wall} s, "
+              f"{flood['requests']} Bitrix24 requests ({round(flood['requests'] / max(1, flood['events']), 4)} per "
+              f"event), bucket minimum {round(flood['bucket_min'], 2)} s")
     print(json.dumps(result, ensure_ascii=False))
 
 

@@ -190,6 +190,21 @@ def oauth_server_from_config(config: Mapping, server_endpoint: str | None = None
     return OAuthServer(oauth_token_url(server_endpoint, config), config["B24_CLIENT_ID"], config["B24_CLIENT_SECRET"])
 
 
+def _limiter_of(portal: Portal, redis) -> PortalRateLimiter:
+    return PortalRateLimiter(redis, portal.member_id, rate=portal.rate_per_second or DEFAULT_RATE,
+                             capacity=portal.bucket_size or DEFAULT_CAPACITY)
+
+
+def rate_limiter_for_portal(portal_id: int, redis=None) -> PortalRateLimiter | None:
+    """The portal's shared leaky bucket (the one its clients take from), to ask how long it would wait;
+    None when the portal no longer exists."""
+    with Session(db.engine) as session:
+        portal = session.get(Portal, portal_id)
+        if portal is None:
+            return None
+        return _limiter_of(portal, redis or redis_connection(current_app.config.get("REDIS_URL")))
+
+
 def client_for_portal(portal_id: int, config: Mapping | None = None, redis=None, **client_options) -> PortalClient:
     """A ``PortalClient`` for a stored portal: its tokens, its rate limits (shared through Redis)."""
     if config is None:
@@ -201,10 +216,9 @@ def client_for_portal(portal_id: int, config: Mapping | None = None, redis=None,
         portal = session.get(Portal, portal_id)
         if portal is None:
             raise LookupError(f"portal {portal_id} does not exist")
-        member_id, endpoint, server_endpoint = portal.member_id, portal.client_endpoint, portal.server_endpoint
-        rate = portal.rate_per_second or DEFAULT_RATE
-        capacity = portal.bucket_size or DEFAULT_CAPACITY
-    limiter = PortalRateLimiter(redis, member_id, rate=rate, capacity=capacity)
+        endpoint, server_endpoint = portal.client_endpoint, portal.server_endpoint
+        limiter = _limiter_of(portal, redis)
+        rate, capacity = limiter.rate, portal.bucket_size or DEFAULT_CAPACITY
     token_source = PortalTokenSource(portal_id, oauth_server_from_config(config, server_endpoint), redis,
                                      engine=engine)
 

@@ -26,6 +26,12 @@ def start_drain(portal_id: int) -> None:
     queue(EVENTS).enqueue(f"{_JOBS}.drain_portal", portal_id, job_timeout=900, result_ttl=60, failure_ttl=86400)
 
 
+def start_drain_in(portal_id: int, delay_seconds: float) -> None:
+    """The portal's drain, again once its Bitrix24 bucket has room (the caller keeps the drain flag)."""
+    queue(EVENTS).enqueue_in(timedelta(seconds=delay_seconds), f"{_JOBS}.drain_portal", portal_id, job_timeout=900,
+                             result_ttl=60, failure_ttl=86400)
+
+
 def requeue_later(portal_id: int, event_ids: list[int], delay_seconds: int) -> None:
     """Retries due in `delay_seconds`: back into the portal's pending set then, coalesced by its drain."""
     queue(EVENTS).enqueue_in(timedelta(seconds=delay_seconds), f"{_JOBS}.requeue_events", portal_id, event_ids,

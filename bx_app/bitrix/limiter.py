@@ -41,7 +41,7 @@ if ARGV[5] == 'fill' then
   if level < capacity then level = capacity end
 elseif level + cost > capacity then
   wait = (level + cost - capacity) / rate
-else
+elseif ARGV[5] ~= 'peek' then
   level = level + cost
 end
 redis.call('HSET', KEYS[1], 'level', tostring(level), 'ts', tostring(now))
@@ -89,6 +89,12 @@ class LocalRateLimiter:
                 return (self._level + cost - self.capacity) / self.rate
             self._level += cost
             return 0.0
+
+    def wait_for(self, cost: float = 1.0) -> float:
+        """Seconds until `cost` requests would be admitted, admitting nothing."""
+        with self._lock:
+            self._drain(self._clock())
+            return max(0.0, (self._level + cost - self.capacity) / self.rate)
 
     def acquire(self, cost: float = 1.0) -> float:
         waited = 0.0
@@ -174,6 +180,13 @@ class PortalRateLimiter:
         wait = self._run(cost, "take")
         if wait is None:
             return self._fallback.try_acquire(cost)
+        return wait
+
+    def wait_for(self, cost: float = 1.0) -> float:
+        """Seconds until `cost` requests would be admitted, admitting nothing (a drain asks before a group)."""
+        wait = self._run(cost, "peek")
+        if wait is None:
+            return self._fallback.wait_for(cost)
         return wait
 
     def acquire(self, cost: float = 1.0) -> float:

@@ -20,7 +20,7 @@ from bx_app.extensions import db, redis_connection
 from bx_app.integration.planner import CRM_MODE_CLASSIC, Lookup, Needs, lookup_needs, origin_id, plan
 from bx_app.models import Event, Portal
 from bx_app.models.event import EventStatus
-from bx_app.portal_auth import client_for_portal
+from bx_app.portal_auth import client_for_portal, rate_limiter_for_portal
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 DRAIN_BUDGET = 200
 DRAIN_CHUNK = 50
 DATABASE_RETRY_SECONDS = 5
+# A drain whose portal's bucket would hold the next group longer than this gives its worker to other
+# portals and comes back when the bucket has room: a flooded portal never parks a worker on its sleeps.
+YIELD_WAIT_SECONDS = 1.0
 
 
 class LockHeartbeat:
@@ -63,6 +66,11 @@ class LockHeartbeat:
 
 def process_group(portal_id: int, event_ids: list[int]) -> dict[int, str]:
     """Process some events of one portal together: their lookups and writes share Bitrix24 batches."""
+    return drain_group(portal_id, event_ids)[0]
+
+
+def drain_group(portal_id: int, event_ids: list[int]) -> tuple[dict[int, str], int]:
+    """`process_group`, also saying how many Bitrix24 requests the group sent."""
     redis = redis_connection()
     timeout = current_app.config["EVENT_LOCK_SECONDS"]
     locks, mine = [], []
@@ -76,7 +84,7 @@ def process_group(portal_id: int, event_ids: list[int]) -> dict[int, str]:
         return _process_locked(portal_id, mine, locks)
 
 
-def _process_locked(portal_id: int, mine: list[int], locks: list) -> dict[int, str]:
+def _process_locked(portal_id: int, mine: list[int], locks: list) -> tuple[dict[int, str], int]:
     prepared = None
     try:
         prepared = prepare(portal_id, mine)
@@ -84,7 +92,8 @@ def _process_locked(portal_id: int, mine: list[int], locks: list) -> dict[int, s
         if prepared.works:
             run(prepared.group, prepared.works)
             statuses.update({work.event_id: work.status or "retry" for work in prepared.works})
-        return statuses
+            return statuses, prepared.group.requests
+        return statuses, 0
     finally:
         if prepared is not None and prepared.group is not None:
             journal.schedule_requeues(portal_id, prepared.group.retries)
@@ -102,6 +111,13 @@ def run(group: Group, works: list[Work]) -> None:
         for work in works:
             journal.fail(work, "needs_reauth", str(exc))
         return
+    try:
+        _run(group, works, reader, writer)
+    finally:
+        group.requests = reader.stats.requests + writer.stats.requests
+
+
+def _run(group: Group, works: list[Work], reader, writer) -> None:
     seen: set[str] = set()
     for work in works:
         if work.start:  # only the entity's comments are read
@@ -166,15 +182,23 @@ def drain_portal(portal_id: int) -> int:
     """Pop this portal's pending events in groups and process each group in shared batches; requeue when more."""
     redis = redis_connection(current_app.config["REDIS_URL"])
     key, flag = intake.pending_key(portal_id), intake.drain_flag(portal_id)
-    done = 0
+    bucket = _bucket(portal_id, redis)
+    done, needed = 0, 1  # the next group's Bitrix24 requests: as many as the last group sent
     while done < DRAIN_BUDGET:
+        wait = bucket.wait_for(needed) if bucket is not None else 0.0
+        if wait > YIELD_WAIT_SECONDS and redis.zcard(key):
+            # Back when the bucket has room, behind the other portals' drains; the flag stays ours.
+            redis.expire(flag, intake.drain_flag_seconds() + int(wait) + 1)
+            queues.start_drain_in(portal_id, wait)
+            return done
         redis.expire(flag, intake.drain_flag_seconds())
         popped = redis.zpopmin(key, DRAIN_CHUNK)
         if not popped:
             break
         ids = [int(member) for member, _score in popped]
         try:
-            process_group(portal_id, ids)
+            _statuses, sent = drain_group(portal_id, ids)
+            needed = max(1, sent)
         except (OperationalError, InterfaceError) as exc:
             # The database went away (restart, failover): not the events' fault. They go back to the
             # pending set after a pause; if Redis refuses too, the sweeper finds them in the database.
@@ -195,6 +219,17 @@ def drain_portal(portal_id: int) -> int:
         if redis.zcard(key) and redis.set(flag, "1", nx=True, ex=intake.drain_flag_seconds()):
             queues.start_drain(portal_id)
     return done
+
+
+def _bucket(portal_id: int, redis):
+    """The portal's bucket, or None when it cannot be read now (the database away, the portal deleted):
+    the drain then goes on without yielding, and its groups meet the same condition in their own way."""
+    try:
+        return rate_limiter_for_portal(portal_id, redis)
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("portal %s: bucket not read (%s)", portal_id, exc.__class__.__name__)
+        db.session.rollback()
+        return None
 
 
 def _fail_unfinished(ids: list[int]) -> None:

@@ -41,3 +41,4 @@ class Group:
     # Retries decided while the group runs, by delay in seconds: scheduled together when it ends.
     retries: dict[int, list[int]] = field(default_factory=dict)
     statuses: dict[int, str] = field(default_factory=dict)
+    requests: int = 0                           # Bitrix24 requests the group sent

@@ -159,3 +159,18 @@ def test_local_limiter_counts_like_the_portal():
     assert sum(1 for _ in range(60) if limiter.try_acquire() == 0.0) == 48
     waited = limiter.acquire()
     assert waited == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["redis", "local"])
+def test_asking_how_long_a_group_would_wait_admits_nothing(redis_url, shared):
+    clock = FakeClock()
+    limiter = (PortalRateLimiter(Redis.from_url(redis_url), "member-peek", rate=2, capacity=10, safety_margin=0,
+                                 clock=clock, sleep=clock.sleep) if shared
+               else LocalRateLimiter(2, 10, safety_margin=0, clock=clock, sleep=clock.sleep))
+    assert sum(1 for _ in range(8) if limiter.try_acquire() == 0.0) == 8
+
+    assert limiter.wait_for(2) == 0.0
+    assert limiter.wait_for(5) == pytest.approx(1.5)  # 3 over the capacity at 2 a second
+    assert limiter.wait_for(2) == 0.0  # still: the questions took nothing
+    clock.sleep(1.5)  # 3 leaked out
+    assert limiter.wait_for(5) == 0.0
