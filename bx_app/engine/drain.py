@@ -25,7 +25,9 @@ from bx_app.portal_auth import client_for_portal, rate_limiter_for_portal
 log = logging.getLogger(__name__)
 
 # How many events one drain job takes before letting other portals' jobs run, and how many share batches.
-DRAIN_BUDGET = 200
+# One group per job: a flooded portal's next group queues behind the others' drains (with 200, two
+# flooded portals held both workers for seconds and the other portals' p99 was 3-4 s; benchmarks/e2e.py).
+DRAIN_BUDGET = 50
 DRAIN_CHUNK = 50
 DATABASE_RETRY_SECONDS = 5
 # A drain whose portal's bucket would hold the next group longer than this gives its worker to other

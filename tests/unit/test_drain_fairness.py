@@ -66,12 +66,15 @@ def test_a_drain_whose_bucket_has_room_takes_its_group_now(app, flooded, monkeyp
 
     drain.drain_portal(portal.id)
 
-    assert [len(g) for g in groups] == [50, 50, 20]
+    # One group per job: the portal's next group waits behind the other portals' drains, not after them.
+    assert [len(g) for g in groups] == [drain.DRAIN_CHUNK]
+    assert Queue("events", connection=redis).count == 1
     assert ScheduledJobRegistry(queue=Queue("events", connection=redis)).count == 0
 
 
 def test_the_next_groups_cost_is_what_the_last_group_sent(app, flooded, monkeypatch):
     portal, redis = flooded
+    monkeypatch.setattr(drain, "DRAIN_BUDGET", 200)  # several groups in one job
     bucket = _bucket(portal, redis)
     for _ in range(45):  # 45 of the 48 usable requests taken: room for 3 now
         bucket.try_acquire()
@@ -84,3 +87,4 @@ def test_the_next_groups_cost_is_what_the_last_group_sent(app, flooded, monkeypa
     assert [len(g) for g in groups] == [50]
     assert redis.zcard(intake.pending_key(portal.id)) == 70
     assert ScheduledJobRegistry(queue=Queue("events", connection=redis)).count == 1
+    assert Queue("events", connection=redis).count == 0
