@@ -59,6 +59,7 @@ class Deployment:
     workers: int
     web_workers: int
     web_threads: int
+    fork_workers: bool = False
     redis_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
     oauth_port: int = field(default_factory=free_port)
@@ -106,7 +107,8 @@ class Deployment:
                                  "--threads", str(self.web_threads)])
         wait_http(f"{self.app_url}/healthz", web)
         for n in range(self.workers):
-            self.spawn(f"worker{n + 1}", [sys.executable, "-m", "flask", "--app", "wsgi", "worker"])
+            self.spawn(f"worker{n + 1}", [sys.executable, "-m", "flask", "--app", "wsgi", "worker",
+                                          *(["--fork"] if self.fork_workers else [])])
         self.spawn("scheduler", [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler"])
 
     def stop(self) -> None:
@@ -465,6 +467,8 @@ def main() -> None:
     parser.add_argument("--flooded", type=int, default=1, help="flood: how many portals are flooded at once")
     parser.add_argument("--flood-seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2, help="RQ workers (flask --app wsgi worker)")
+    parser.add_argument("--fork-workers", action="store_true",
+                        help="workers fork a work horse per job (`worker --fork`, RQ's default) for comparison")
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--database", choices=("auto", "postgresql", "sqlite"), default="auto")
@@ -480,15 +484,16 @@ def main() -> None:
     load_start = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     database, url, cluster = choose_database(workdir, args.database)
-    deployment = Deployment(workdir, url, args.workers, args.web_workers, args.web_threads)
+    deployment = Deployment(workdir, url, args.workers, args.web_workers, args.web_threads, args.fork_workers)
     stop_others: threading.Event | None = None
     hogs: CpuHogs | None = None
     print(f"database: {database}; work directory {workdir}; load average {load_start[0]:.1f}", flush=True)
     try:
         deployment.start()
         fleet, app = connect_fleet(deployment, args.portals)
-        print(f"{len(fleet)} portals connected; {args.workers} workers, gunicorn {args.web_workers}x"
-              f"{args.web_threads}", flush=True)
+        print(f"{len(fleet)} portals connected; {args.workers} workers"
+              f"{' (a fork per job)' if args.fork_workers else ''}, gunicorn {args.web_workers}x{args.web_threads}",
+              flush=True)
         generator = LoadGenerator(fleet)
         everyone = list(range(len(fleet)))
         meter = CpuMeter(deployment, cluster)
@@ -573,7 +578,8 @@ def main() -> None:
     bucket_min = slowest["bucket_min"]
     result = {
         "events": sum(len(v) for v in lat.values()) + len(figures["lost"]),
-        "portals": len(fleet), "workers": args.workers, "database": database,
+        "portals": len(fleet), "workers": args.workers, "worker_fork_per_job": args.fork_workers,
+        "database": database,
         "lost": len(figures["lost"]), "duplicates": figures["duplicates"],
         "failed_pushes": len(figures["failed_pushes"]),
         "steady_events": len(lat.get("steady", [])),
