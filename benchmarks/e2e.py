@@ -419,7 +419,10 @@ def summarise(pushes: list[Push], states: list[dict], journal: dict, flooded: li
         ended = [moments[portal].get(f"offline_message:{p.external_id}") for p in pushes
                  if p.phase == "flood" and p.portal == portal]
         requests_made = states[portal]["counters"]["rest_requests"]
+        counters = states[portal]["counters"]
         floods.append({"portal": portal, "events": len(ended), "requests": requests_made,
+                       "by_method": counters.get("by_method", {}),
+                       "limit_errors": counters.get("query_limit_exceeded", 0),
                        "wall": (max(m for m in ended if m) - flood_start) if flood_start and any(ended) else None,
                        "bucket_min": max(0.0, (requests_made - BUCKET_SIZE) / BUCKET_RATE)})
     return {
@@ -610,7 +613,8 @@ def main() -> None:
         wall = round(flood["wall"], 2) if flood["wall"] else None
         print(f"flood of portal {flood['portal'] + 1}: {flood['events']} events, wall {wall} s, "
               f"{flood['requests']} Bitrix24 requests ({round(flood['requests'] / max(1, flood['events']), 4)} per "
-              f"event), bucket minimum {round(flood['bucket_min'], 2)} s")
+              f"event), bucket minimum {round(flood['bucket_min'], 2)} s; by method {flood['by_method']}, "
+              f"QUERY_LIMIT_EXCEEDED {flood['limit_errors']}")
     print(json.dumps(result, ensure_ascii=False))
 
 

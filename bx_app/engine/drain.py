@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
@@ -33,6 +34,12 @@ DATABASE_RETRY_SECONDS = 5
 # A drain whose portal's bucket would hold the next group longer than this gives its worker to other
 # portals and comes back when the bucket has room: a flooded portal never parks a worker on its sleeps.
 YIELD_WAIT_SECONDS = 1.0
+# A group costs about the same few requests at 1 event as at 50. While the bucket has more than half its
+# room, a group goes at once (latency first); below that a group of fewer than DRAIN_CHUNK events waits
+# for more, until its oldest event has waited this long (the bucket's requests go to full groups).
+PLENTY_OF_ROOM = 0.75
+FILL_WAIT_SECONDS = 2.0
+GROUP_COST_SECONDS = 3600
 
 
 class LockHeartbeat:
@@ -185,13 +192,15 @@ def drain_portal(portal_id: int) -> int:
     redis = redis_connection(current_app.config["REDIS_URL"])
     key, flag = intake.pending_key(portal_id), intake.drain_flag(portal_id)
     bucket = _bucket(portal_id, redis)
-    done, needed = 0, 1  # the next group's Bitrix24 requests: as many as the last group sent
+    # The next group's Bitrix24 requests: as many as the portal's last group sent (kept across jobs).
+    needed = int(redis.get(group_cost_key(portal_id)) or 1)
+    done = 0
     while done < DRAIN_BUDGET:
-        wait = bucket.wait_for(needed) if bucket is not None else 0.0
-        if wait > YIELD_WAIT_SECONDS and redis.zcard(key):
-            # Back when the bucket has room, behind the other portals' drains; the flag stays ours.
-            redis.expire(flag, intake.drain_flag_seconds() + int(wait) + 1)
-            queues.start_drain_in(portal_id, wait)
+        pause = pause_before_group(redis, key, bucket, needed)
+        if pause:
+            # Back after the pause, behind the other portals' drains; the flag stays ours meanwhile.
+            redis.expire(flag, intake.drain_flag_seconds() + int(pause) + 1)
+            queues.start_drain_in(portal_id, pause)
             return done
         redis.expire(flag, intake.drain_flag_seconds())
         popped = redis.zpopmin(key, DRAIN_CHUNK)
@@ -201,6 +210,7 @@ def drain_portal(portal_id: int) -> int:
         try:
             _statuses, sent = drain_group(portal_id, ids)
             needed = max(1, sent)
+            redis.set(group_cost_key(portal_id), needed, ex=GROUP_COST_SECONDS)
         except (OperationalError, InterfaceError) as exc:
             # The database went away (restart, failover): not the events' fault. They go back to the
             # pending set after a pause; if Redis refuses too, the sweeper finds them in the database.
@@ -221,6 +231,30 @@ def drain_portal(portal_id: int) -> int:
         if redis.zcard(key) and redis.set(flag, "1", nx=True, ex=intake.drain_flag_seconds()):
             queues.start_drain(portal_id)
     return done
+
+
+def group_cost_key(portal_id: int) -> str:
+    return f"bx:drain-cost:{portal_id}"
+
+
+def pause_before_group(redis, key: str, bucket, needed: int) -> float:
+    """0: the next group goes now; else the seconds its drain gives the worker back for.
+
+    The bucket would hold the group longer than YIELD_WAIT_SECONDS: until it has room. The bucket is
+    below PLENTY_OF_ROOM and fewer than DRAIN_CHUNK events wait, the oldest for less than
+    FILL_WAIT_SECONDS: until that oldest has waited them (meanwhile the group fills up).
+    """
+    pending = redis.zcard(key)
+    if bucket is None or not pending:
+        return 0.0
+    wait = bucket.wait_for(needed)
+    if wait > YIELD_WAIT_SECONDS:
+        return wait
+    if pending >= DRAIN_CHUNK or bucket.wait_for(bucket.capacity * PLENTY_OF_ROOM) == 0:
+        return 0.0
+    oldest = redis.zrange(key, 0, 0, withscores=True)
+    waited = time.time() - oldest[0][1] if oldest else FILL_WAIT_SECONDS  # scores: when each was queued
+    return min(FILL_WAIT_SECONDS, max(0.0, FILL_WAIT_SECONDS - waited))
 
 
 def _bucket(portal_id: int, redis):

@@ -2,6 +2,8 @@
 portals while the bucket would hold the next group, and comes back when the bucket has room."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from redis import Redis
 from rq import Queue
@@ -88,3 +90,66 @@ def test_the_next_groups_cost_is_what_the_last_group_sent(app, flooded, monkeypa
     assert redis.zcard(intake.pending_key(portal.id)) == 70
     assert ScheduledJobRegistry(queue=Queue("events", connection=redis)).count == 1
     assert Queue("events", connection=redis).count == 0
+
+
+@pytest.fixture
+def trickle(app, redis_url):
+    """A portal with 5 requests pending, queued `age` seconds ago, and its drain flag held."""
+    credential = make_credential(2)
+    portal = db.session.get(Portal, credential.portal_id)
+    redis = Redis.from_url(redis_url)
+
+    def queue(age: float) -> None:
+        redis.zadd(intake.pending_key(portal.id), {str(9000 + n): time.time() - age for n in range(5)})
+        redis.set(intake.drain_flag(portal.id), "1", ex=60)
+
+    return portal, redis, queue
+
+
+def _spend(bucket: PortalRateLimiter, requests: int) -> None:
+    for _ in range(requests):
+        assert bucket.try_acquire() == 0.0
+
+
+@pytest.mark.parametrize(("spent", "age", "waits"), [
+    (0, 0.0, False),    # a full bucket: a small group goes at once (latency first)
+    (10, 0.0, False),   # still more than PLENTY_OF_ROOM of it free
+    (20, 0.0, True),    # under it: the small group waits to fill up...
+    (20, 5.0, False),   # ...but never longer than FILL_WAIT_SECONDS since its oldest event was queued
+])
+def test_a_small_group_waits_to_fill_up_only_while_the_bucket_runs_low(app, trickle, monkeypatch, spent, age, waits):
+    portal, redis, queue = trickle
+    queue(age)
+    _spend(_bucket(portal, redis), spent)
+    groups = []
+    monkeypatch.setattr(drain, "drain_group", lambda portal_id, ids: (groups.append(ids) or ({}, 2)))
+
+    drain.drain_portal(portal.id)
+
+    scheduled = ScheduledJobRegistry(queue=Queue("events", connection=redis))
+    if waits:
+        assert groups == [] and scheduled.count == 1
+        assert redis.zcard(intake.pending_key(portal.id)) == 5
+    else:
+        assert [len(g) for g in groups] == [5] and scheduled.count == 0
+
+
+def test_a_full_group_never_waits_to_fill(app, flooded, monkeypatch):
+    portal, redis = flooded
+    _spend(_bucket(portal, redis), 30)  # low, but 120 are waiting: the group is full already
+    groups = []
+    monkeypatch.setattr(drain, "drain_group", lambda portal_id, ids: (groups.append(ids) or ({}, 2)))
+
+    drain.drain_portal(portal.id)
+
+    assert [len(g) for g in groups] == [drain.DRAIN_CHUNK]
+
+
+def test_the_cost_of_a_portals_last_group_is_remembered_by_its_next_drain_job(app, flooded, monkeypatch):
+    portal, redis = flooded
+    monkeypatch.setattr(drain, "drain_group", lambda portal_id, ids: ({}, 10))
+    drain.drain_portal(portal.id)  # one group of 50, which sent 10 requests
+    _spend(_bucket(portal, redis), 45)  # 45 of the 48 usable requests taken: room for 3
+
+    assert drain.drain_portal(portal.id) == 0  # the next job: 10 needed, 3.5 s away: it yields
+    assert ScheduledJobRegistry(queue=Queue("events", connection=redis)).count == 1
