@@ -2,9 +2,9 @@
 
 Counters and histograms are added up in Redis (one HINCRBY per recorded thing), not in each process's
 memory or in PROMETHEUS_MULTIPROC_DIR files: gunicorn forks its workers, a worker started with `--fork`
-forks a work horse per job (a file per pid would pile up by the thousand), and the workers may run on other
-machines than the web processes. Any web process on any machine therefore answers `/metrics` with the same, complete values,
-formatted by prometheus_client. Gauges of shared state (queue depth, the oldest pending event) are read
+forks a work horse per job (a file per pid would pile up by the thousand), and the workers may run on
+other machines than the web processes. Any web process on any machine therefore answers `/metrics` with
+the same, complete values, formatted by prometheus_client. Gauges of shared state (queue depth, the oldest pending event) are read
 at scrape time. Recording never raises: a metric that cannot be written must not fail an event.
 """
 from __future__ import annotations

@@ -27,7 +27,8 @@ def start_drain(portal_id: int) -> None:
 
 
 def start_drain_in(portal_id: int, delay_seconds: float) -> None:
-    """The portal's drain, again once its Bitrix24 bucket has room (the caller keeps the drain flag)."""
+    """The portal's drain again after a pause: its bucket short of room, or its next group filling up (the
+    caller keeps the drain flag)."""
     queue(EVENTS).enqueue_in(timedelta(seconds=delay_seconds), f"{_JOBS}.drain_portal", portal_id, job_timeout=900,
                              result_ttl=60, failure_ttl=86400)
 
