@@ -60,7 +60,8 @@ class World:
         return drain.process_group(self.portal_id, list(event_ids))
 
     def drain_all(self, rounds: int = 30) -> None:
-        """Drain the pending set; retries scheduled for later run now (the clock of RQ is not ours)."""
+        """Drain the pending set; retries scheduled for later run now (the clock of RQ is not ours), and no
+        group pauses for the bucket or to fill up (the test decides when groups run)."""
         for _ in range(rounds):
             waiting = [e.id for e in Event.query.filter(Event.status.in_([EventStatus.NEW,
                                                                            EventStatus.PROCESSING]))]
@@ -69,7 +70,7 @@ class World:
                 return
             for event_id in waiting:
                 intake.enqueue_event(event_id, self.portal_id)
-            drain.drain_portal(self.portal_id)
+            drain.drain_portal(self.portal_id, pauses=False)
 
     def event(self, event_id: int) -> Event:
         db.session.expire_all()

@@ -189,11 +189,15 @@ def lookup_of(group: Group, work: Work) -> Lookup:
                   portal_url=group.portal_url, start_entity=work.start, comments=work.found.get("comments"))
 
 
-def drain_portal(portal_id: int) -> int:
-    """Pop this portal's pending events in groups and process each group in shared batches; requeue when more."""
+def drain_portal(portal_id: int, pauses: bool = True) -> int:
+    """Pop this portal's pending events in groups and process each group in shared batches; requeue when more.
+
+    `pauses=False` is for callers that decide themselves when a group runs (the devkit, benchmarks/burst.py):
+    no pause before a group, its requests wait for the bucket in the client.
+    """
     redis = redis_connection(current_app.config["REDIS_URL"])
     key, flag = intake.pending_key(portal_id), intake.drain_flag(portal_id)
-    bucket = _bucket(portal_id, redis)
+    bucket = _bucket(portal_id, redis) if pauses else None
     # The next group's Bitrix24 requests: as many as the portal's last group sent (kept across jobs).
     needed = int(redis.get(group_cost_key(portal_id)) or 1)
     done = 0

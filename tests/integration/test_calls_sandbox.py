@@ -176,7 +176,7 @@ def test_fault_storm_no_call_lost_none_duplicated(world):
         world.portal.faults.add({"error": error, "probability": 0.08, "count": None})
     for event in Event.query.filter_by(kind="call"):
         intake.enqueue_event(event.id, world.portal_id)
-    drain.drain_portal(world.portal_id)
+    drain.drain_portal(world.portal_id, pauses=False)
     world.drain_all(rounds=60)
     world.portal.faults.clear()
     world.drain_all()

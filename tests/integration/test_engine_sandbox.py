@@ -173,7 +173,7 @@ def test_burst_coalesces_into_shared_batches(world):
     before = world.requests
     from bx_app.engine import drain
 
-    drain.drain_portal(world.portal_id)
+    drain.drain_portal(world.portal_id, pauses=False)
     world.drain_all()
     made = world.requests - before
     assert all(world.event(i).status == EventStatus.DONE for i in ids)
@@ -191,7 +191,7 @@ def test_fault_storm_every_event_done_exactly_once(world):
         intake.enqueue_event(event_id, world.portal_id)
     from bx_app.engine import drain
 
-    drain.drain_portal(world.portal_id)
+    drain.drain_portal(world.portal_id, pauses=False)
     world.drain_all(rounds=60)
     world.portal.faults.clear()
     world.drain_all()
@@ -243,7 +243,7 @@ def test_retries_go_back_through_the_pending_set_in_one_delayed_job(world):
     assert intake.requeue_events(world.portal_id, ids) == 3
     from bx_app.engine import drain
 
-    drain.drain_portal(world.portal_id)
+    drain.drain_portal(world.portal_id, pauses=False)
     assert {world.event(i).status for i in ids} == {EventStatus.DONE}
 
 
