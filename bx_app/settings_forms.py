@@ -245,7 +245,8 @@ def parse_value(text: str, field: ef.EventField, operator: str):
 
 
 def draft_to_tree(draft: dict, catalog: dict, prefix: str) -> tuple[dict | None, dict[str, list[str]]]:
-    """The schema tree (blank rows and empty groups dropped) and errors keyed by form name."""
+    """The schema tree (blank rows and empty groups dropped; a row with a value but no field is an error)
+    and errors keyed by form name."""
     errors: dict[str, list[str]] = {}
     paths: dict[str, str] = {}  # tree path → draft path
 
@@ -261,6 +262,9 @@ def draft_to_tree(draft: dict, catalog: dict, prefix: str) -> tuple[dict | None,
             paths[tree_path] = node["path"]
             return {"op": node["op"], "items": items}
         if not node.get("field"):
+            if str(node.get("value") or "").strip():  # a value typed with no field: refused, never lost
+                errors.setdefault(f"{prefix}.{node['path']}.field", []).append(
+                    _("Выберите поле условия или очистите его значение."))
             return None
         paths[tree_path] = node["path"]
         field = catalog.get(node["field"])

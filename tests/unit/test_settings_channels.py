@@ -236,6 +236,9 @@ def test_G1_two_level_filter_built_with_buttons(app, client, world):
       "filter.0.0.operator": "eq", "filter.0.0.value": "x"}, "filter.0.0.field", "«bogus»"),
     ({"filter.0.kind": "group", "filter.0.op": "and", "filter.0.0.kind": "cond", "filter.0.0.field": "form_name",
       "filter.0.0.operator": "eq", "filter.0.0.value": "x"}, "filter.0.0.field", "«form_name»"),
+    ({"filter.0.kind": "group", "filter.0.op": "and", "filter.0.0.kind": "cond", "filter.0.0.field": "",
+      "filter.0.0.operator": "eq", "filter.0.0.value": "shop.example.ru"}, "filter.0.0.field",
+     "Выберите поле условия"),
     ({"title_lead": "Чат {nope}"}, "title_lead", "{nope}"),
     ({"default_responsible_id": "14"}, "default_responsible_id", "Волков Павел (14) удалён или неактивен"),
     ({"channels_mode": "selected", "channels_ids": "9999"}, "channels_ids", "Канала 9999 больше нет"),
@@ -244,7 +247,7 @@ def test_G1_two_level_filter_built_with_buttons(app, client, world):
      "fm-0-value_map", "задайте соответствие"),
     ({"fm-0-uis_field": "site", "fm-0-entity": "lead", "fm-0-b24_field": "UF_CRM_GONE", "fm-0-value_map": ""},
      "fm-0-b24_field", "UF_CRM_GONE"),
-], ids=["G1-range", "G1-unknown-field", "G1-other-channel-field", "G3-placeholder", "C3-inactive-user",
+], ids=["G1-range", "G1-unknown-field", "G1-other-channel-field", "G1-value-without-field", "G3-placeholder", "C3-inactive-user",
         "C1-deleted-channel", "stage-pipeline", "G4-enum", "G4-deleted-field"])
 def test_bad_input_is_shown_next_to_the_field_and_nothing_is_saved(app, client, world, extra, name, needle):
     cred = world["mine"]
