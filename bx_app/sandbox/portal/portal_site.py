@@ -1,10 +1,12 @@
 """One portal's web server: the portal pages, the app slot, OAuth consent, /rest, BX24.js, state and control."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup, escape
 
 from . import lifecycle, rest, staff
 from .crm import as_int
@@ -46,12 +48,22 @@ LABELS = {
 ENTITY_OWNER_TYPE = {"lead": 1, "deal": 2, "contact": 3}
 
 
+# The card shows a COMMENTS field and an HTML description (DESCRIPTION_TYPE 3) formatted, as the portal's
+# editor does; only bare formatting tags come back from the escaped text, never attributes or scripts.
+_FORMATTING = re.compile(r"&lt;(/?(?:b|i|u|s|p|br)\s*/?)&gt;", re.IGNORECASE)
+
+
+def formatted_html(value) -> Markup:
+    return Markup(_FORMATTING.sub(r"<\1>", str(escape(value))))
+
+
 def create_portal_app(state: SandboxState, port: int) -> Flask:
     portal = state.portals[port]
     app = Flask(f"bx24_sandbox_portal_{port}", template_folder=str(HERE / "templates"),
                 static_folder=str(HERE / "static"), static_url_path="/sandbox-static")
     app.json.sort_keys = False
     app.json.ensure_ascii = False
+    app.add_template_filter(formatted_html, "formatted_html")
 
     def viewer() -> tuple[int, str]:
         user_id = as_int(request.values.get("user")) or 1
@@ -268,6 +280,7 @@ def entity_timeline(portal: PortalState, entity: str, entity_id: int) -> list[di
             continue
         call = calls.get(activity.get("ORIGIN_ID") or "")
         items.append({"kind": "call" if activity.get("TYPE_ID") == "2" else "activity", "id": int(activity["ID"]),
+                      "html": str(activity.get("DESCRIPTION_TYPE")) == "3",
                       "when": activity.get("START_TIME") or activity.get("CREATED"), "subject": activity.get("SUBJECT"),
                       "text": activity.get("DESCRIPTION"), "record_url": activity.get("RECORD_URL"),
                       "call_id": call["CALL_ID"] if call else None})
