@@ -15,11 +15,19 @@ PLACEHOLDERS: dict[str, tuple[str, str]] = {
     "id": ("номер обращения в UIS", "UIS id"),
     "date": ("дата (ДД.ММ.ГГГГ)", "date (DD.MM.YYYY)"),
     "time": ("время (ЧЧ:ММ)", "time (HH:MM)"),
-    "channel": ("канал чата или «Офлайн заявка»", "chat channel or \"Offline request\""),
+    "channel": ("канал чата или вид обращения («Офлайн заявка», «Звонок»)",
+                "chat channel or the kind (\"Offline request\", \"Call\")"),
     **{name: (f.label_ru, f.label_en) for name, f in ef.FIELDS.items()
        if f.type in (ef.STRING, ef.ID, ef.NUMBER, ef.TAGS) and name not in ("text",)},
 }
 _KIND_WORDS = {c.kind: (c.word("ru", "kind"), c.word("en", "kind")) for c in channels.CHANNELS}
+_ALWAYS = ("id", "date", "time", "channel")
+
+
+def placeholders_for(channel: str) -> dict[str, tuple[str, str]]:
+    """The placeholders an event of this settings channel fills (the list its tab shows)."""
+    catalog = ef.catalog_for(channel)
+    return {name: labels for name, labels in PLACEHOLDERS.items() if name in _ALWAYS or name in catalog}
 
 
 def placeholders_in(text: str) -> list[str]:

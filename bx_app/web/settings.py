@@ -229,7 +229,7 @@ def section(credential_id: int, section: str):
     return _page(viewer, credential, "settings/section.html", status=status,
                  active_tab="calls" if section == "calls" else "channels", section=section,
                  form=form, d=draft, errors=errors, ref=ref, preview=preview, catalog=catalog,
-                 operator_labels=ef.OPERATOR_LABELS, lang=_lang(), placeholders=titles.PLACEHOLDERS,
+                 operator_labels=ef.OPERATOR_LABELS, lang=_lang(), placeholders=titles.placeholders_for(section),
                  mappable={e: field_mapping.mappable_fields(ref["b24_fields"], e) for e in field_mapping.ENTITIES},
                  field_label=field_mapping.field_label, enum_items=field_mapping.enum_items,
                  error_count=sum(len(v) for v in errors.values()))

@@ -81,3 +81,28 @@ def test_preview_of_unsaved_call_options_on_recent_calls(app, client, world):
     assert html.count("preview-passed") == 1 and html.count("preview-filtered") == 1
     assert "Звонок +79161112233" in html
     assert ChannelSettings.query.count() == 0  # preview never saves
+
+
+def test_the_calls_tab_offers_only_what_bitrix24s_telephony_does_for_calls(app, client, world):
+    cred = world["mine"]
+    html = page(client, app, cred, "calls").get_data(as_text=True)
+    # The call's activity is named by Bitrix24's telephony: no "Дело" title to fill, and it says why.
+    assert 'id="title_activity"' not in html and 'id="call-activity-subject"' in html
+    assert "Лид/Сделка с делом звонка" in html and 'value="lead_deal_activity"' not in html
+    assert "привязать звонок к открытому лиду или к контакту открытой сделки" in html
+    placeholders = html.split('id="placeholders"')[1].split("</ul>")[0]
+    assert "{phone}" in placeholders and "{virtual_number}" in placeholders
+    assert "{utm_source}" in placeholders  # call tracking knows the visit
+    assert "{channel_type}" not in placeholders and "{channel_id}" not in placeholders  # a chat's only
+
+    settings_store.save_channel(cred.id, "calls", True, dict(FULL_CALLS, entity="lead_deal_activity"))
+    html = page(client, app, cred, "calls").get_data(as_text=True)
+    assert 'value="lead_deal_activity"' in html and "то же, что «Лид/Сделка с делом звонка»" in html  # kept shown
+
+
+def test_the_chats_tab_keeps_the_activity_title_and_its_placeholders(app, client, world):
+    cred = world["mine"]
+    html = page(client, app, cred, "chats").get_data(as_text=True)
+    assert 'id="title_activity"' in html and 'id="call-activity-subject"' not in html
+    placeholders = html.split('id="placeholders"')[1].split("</ul>")[0]
+    assert "{channel_type}" in placeholders and "{virtual_number}" not in placeholders
