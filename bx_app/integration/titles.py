@@ -25,9 +25,12 @@ _ALWAYS = ("id", "date", "time", "channel")
 
 
 def placeholders_for(channel: str) -> dict[str, tuple[str, str]]:
-    """The placeholders an event of this settings channel fills (the list its tab shows)."""
+    """The placeholders an event of this settings channel fills (the list its tab shows): the common ones,
+    then the channel's own fields (a call's number, scenario…), then the fields it shares with others."""
     catalog = ef.catalog_for(channel)
-    return {name: labels for name, labels in PLACEHOLDERS.items() if name in _ALWAYS or name in catalog}
+    shown = [name for name in PLACEHOLDERS if name in _ALWAYS or name in catalog]
+    rank = {name: 0 if name in _ALWAYS else 1 if catalog[name].channels == (channel,) else 2 for name in shown}
+    return {name: PLACEHOLDERS[name] for name in sorted(shown, key=lambda n: rank[n])}
 
 
 def placeholders_in(text: str) -> list[str]:
