@@ -69,7 +69,14 @@ from bx_app import channels
 from bx_app.extensions import db
 from bx_app.models import ChannelSettings, Credential
 from bx_app.models.settings import CHANNELS
-from bx_app.typed_settings import ChannelOptions, MainSettings, Settings, parse_settings
+from bx_app.typed_settings import (
+    ChannelOptions,
+    InvalidSetting,
+    MainSettings,
+    Settings,
+    parse_settings,
+    shape_problems,
+)
 
 DEFAULT_LEAD_SOURCE = {c.key: c.default_lead_source for c in channels.CHANNELS}
 
@@ -167,6 +174,11 @@ def save_channel(credential_id: int, channel: str, active: bool, options: dict) 
     if not isinstance(options, dict):
         raise TypeError("options must be a dict")
     options = {k: v for k, v in options.items() if k != "active"}
+    # Parsed as load_settings will parse it: a value of the wrong shape is refused here, never stored to
+    # be replaced by its default at every load.
+    problems = shape_problems(channel, _merge(DEFAULTS[channel], options), DEFAULTS[channel])
+    if problems:
+        raise InvalidSetting("; ".join(problems))
     row = ChannelSettings.query.filter_by(credential_id=credential_id, channel=channel).one_or_none()
     if row is None:
         row = ChannelSettings(credential_id=credential_id, channel=channel)

@@ -301,6 +301,16 @@ def parse_settings(data: dict, defaults: dict) -> Settings:
     return Settings(main=main, problems=tuple(problems), **tabs)
 
 
+def shape_problems(key: str, data: dict, defaults: dict) -> list[str]:
+    """What in one tab's options (the stored shape, laid over `defaults`) is not a setting or not of its
+    documented shape; [] when all of it parses. The store refuses to save such options."""
+    problems: list[str] = []
+    fields = _MAIN_FIELDS if key == "main" else _CHANNEL_FIELDS
+    _parsed(key, data, defaults, fields, problems)
+    problems += [f"{key}.{name}: not a setting of this tab" for name in sorted(set(data) - set(defaults))]
+    return problems
+
+
 def parse_channel(key: str, data: dict, defaults: dict) -> ChannelOptions:
     """One tab's options (a draft in the settings window) over `defaults`, parsed as the store does."""
     problems: list[str] = []

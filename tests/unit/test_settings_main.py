@@ -6,6 +6,7 @@ import pytest
 from bx_app import settings_store
 from bx_app.extensions import db
 from bx_app.models import ChannelSettings
+from bx_app.typed_settings import InvalidSetting
 from tests.unit.factories import portal_token, two_accounts
 
 
@@ -161,10 +162,13 @@ def test_G3_default_titles_follow_the_portal_language(app, world):
 def test_stored_values_of_the_wrong_shape_fall_back_to_their_defaults(app, world):
     """A damaged row (hand-edited JSON, an old format) never stops the engine: the value's default is used and named."""
     cred = world["mine"]
-    settings_store.save_channel(cred.id, "main", True, {"deal_category_id": "two", "lead_source": ["CALL"]})
-    settings_store.save_channel(cred.id, "chats", True, {
-        "notify": "yes", "filter": {"op": "and", "items": ["tags"]}, "channels": {"mode": "all", "ids": [1, "x"]},
-        "field_map": [{"uis_field": "tags", "entity": "lead", "b24_field": "UF_CRM_1", "value_map": None}]})
+    db.session.add_all([  # written around the store, which refuses such values (below)
+        ChannelSettings(credential_id=cred.id, channel="main", active=True,
+                        options={"deal_category_id": "two", "lead_source": ["CALL"]}),
+        ChannelSettings(credential_id=cred.id, channel="chats", active=True, options={
+            "notify": "yes", "filter": {"op": "and", "items": ["tags"]}, "channels": {"mode": "all", "ids": [1, "x"]},
+            "field_map": [{"uis_field": "tags", "entity": "lead", "b24_field": "UF_CRM_1", "value_map": None}]})])
+    db.session.commit()
     settings = settings_store.load_settings(cred.id)
     assert settings.main.active is True and settings.main.deal_category_id == 0
     assert settings.main.lead_source == {"offline": "WEBFORM", "chats": "OTHER", "calls": "CALL"}
@@ -173,6 +177,19 @@ def test_stored_values_of_the_wrong_shape_fall_back_to_their_defaults(app, world
     assert settings.chats.field_map[0].b24_field == "UF_CRM_1"  # the valid values stay
     assert {p.split(":")[0] for p in settings.problems} == {
         "main.lead_source", "main.deal_category_id", "chats.notify", "chats.filter", "chats.channels"}
+
+
+@pytest.mark.parametrize(("channel", "options", "named"), [
+    ("main", {"deal_category_id": "two"}, "main.deal_category_id"),
+    ("chats", {"notify": "yes"}, "chats.notify"),
+    ("calls", {"min_talk_seconds": [15]}, "calls.min_talk_seconds"),
+    ("offline", {"channels": {"mode": "all", "ids": []}}, "offline.channels: not a setting"),
+])
+def test_the_store_refuses_to_save_a_value_of_the_wrong_shape(app, world, channel, options, named):
+    cred = world["mine"]
+    with pytest.raises(InvalidSetting, match=named):
+        settings_store.save_channel(cred.id, channel, True, options)
+    assert ChannelSettings.query.filter_by(credential_id=cred.id).count() == 0
 
 
 def test_every_documented_option_has_its_typed_member(app, world):
