@@ -150,22 +150,23 @@ def _run(group: Group, works: list[Work], reader, writer) -> None:
         group.crm_mode = crm_mode
 
     pending = []
-    for work in works:
-        if work.status:
-            continue
-        try:
-            work.plan = plan(work.facts, group.settings, lookup_of(group, work), group.lang, gated=True)
-        except Exception as exc:  # noqa: BLE001 - one event's bad data never stops the others
-            log.exception("planning event %s failed", work.event_id)
-            journal.fail(work, "internal_error", f"{type(exc).__name__}: {exc}")
-            continue
-        if work.plan.action == "skip":
-            journal.done(work, EventStatus.SKIPPED, work.plan.reason, {"plan": work.plan.summary})
-        elif work.plan.action == "exists":
-            ids = {f"{k}_id": v for k, v in (work.plan.summary.get("existing") or {}).items()}
-            journal.done(work, EventStatus.DONE, "already_created", {**ids, "plan": work.plan.summary})
-        else:
-            pending.append(work)
+    with journal.rows_together([w.event_id for w in works if not w.status]):  # skipped and found: one commit
+        for work in works:
+            if work.status:
+                continue
+            try:
+                work.plan = plan(work.facts, group.settings, lookup_of(group, work), group.lang, gated=True)
+            except Exception as exc:  # noqa: BLE001 - one event's bad data never stops the others
+                log.exception("planning event %s failed", work.event_id)
+                journal.fail(work, "internal_error", f"{type(exc).__name__}: {exc}")
+                continue
+            if work.plan.action == "skip":
+                journal.done(work, EventStatus.SKIPPED, work.plan.reason, {"plan": work.plan.summary})
+            elif work.plan.action == "exists":
+                ids = {f"{k}_id": v for k, v in (work.plan.summary.get("existing") or {}).items()}
+                journal.done(work, EventStatus.DONE, "already_created", {**ids, "plan": work.plan.summary})
+            else:
+                pending.append(work)
     if pending:
         write(group, writer, pending)
 

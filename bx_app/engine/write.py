@@ -49,14 +49,15 @@ def write(group: Group, client: PortalClient, works: list[Work]) -> None:
                 ready.extend(_after_main(group, work, None))
             continue
         answer = _send(group, client, batch, [u[0] for u in owners])
-        for work, part, _commands in owners:
-            if answer is None or work.status:
-                continue
-            if part == "main":
-                ready.extend(_after_main(group, work, answer))
-            else:
-                record(group, work, answer, final=True)
-        db.session.commit()  # the batch's partial marks in one transaction, not one per event
+        # The batch's partial marks and finished rows in one transaction, not one per event.
+        with journal.rows_together([u[0].event_id for u in owners] if answer is not None else []):
+            for work, part, _commands in owners:
+                if answer is None or work.status:
+                    continue
+                if part == "main":
+                    ready.extend(_after_main(group, work, answer))
+                else:
+                    record(group, work, answer, final=True)
 
 
 def _after_main(group: Group, work: Work, answer: BatchResult | None) -> list:
