@@ -40,7 +40,10 @@ YIELD_WAIT_SECONDS = 1.0
 # requests go to full groups (benchmarks/e2e.py: 1000 requests drained in 13 s with 74 requests, not 28 s
 # with 105).
 PLENTY_OF_ROOM = 0.75
-FILL_WAIT_SECONDS = 2.0
+FILL_WAIT_SECONDS = 1.0
+# ...and only while events are still arriving: when the newest pending one came longer ago than this, no
+# more are coming soon (a flood's end) and the group goes as it is.
+ARRIVING_SECONDS = 0.25
 GROUP_COST_SECONDS = 3600
 
 
@@ -248,8 +251,8 @@ def pause_before_group(redis, key: str, bucket, needed: int) -> float:
     """0: the next group goes now; else the seconds its drain gives the worker back for.
 
     The bucket would hold the group longer than YIELD_WAIT_SECONDS: until it has room. The bucket is
-    below PLENTY_OF_ROOM and fewer than DRAIN_CHUNK events wait, the oldest for less than
-    FILL_WAIT_SECONDS: until that oldest has waited them (meanwhile the group fills up).
+    below PLENTY_OF_ROOM, fewer than DRAIN_CHUNK events wait, the newest came within ARRIVING_SECONDS
+    and the oldest has waited less than FILL_WAIT_SECONDS: until it has (meanwhile the group fills up).
     """
     pending = redis.zcard(key)
     if bucket is None or not pending:
@@ -259,9 +262,12 @@ def pause_before_group(redis, key: str, bucket, needed: int) -> float:
         return wait
     if pending >= DRAIN_CHUNK or bucket.wait_for(bucket.capacity * PLENTY_OF_ROOM) == 0:
         return 0.0
-    oldest = redis.zrange(key, 0, 0, withscores=True)
-    waited = time.time() - oldest[0][1] if oldest else FILL_WAIT_SECONDS  # scores: when each was queued
-    return min(FILL_WAIT_SECONDS, max(0.0, FILL_WAIT_SECONDS - waited))
+    # Scores are when each event was queued.
+    (_, oldest), (_, newest) = redis.zrange(key, 0, 0, withscores=True)[0], redis.zrange(key, -1, -1, withscores=True)[0]
+    now = time.time()
+    if now - newest > ARRIVING_SECONDS:
+        return 0.0
+    return min(FILL_WAIT_SECONDS, max(0.0, FILL_WAIT_SECONDS - (now - oldest)))
 
 
 def _bucket(portal_id: int, redis):

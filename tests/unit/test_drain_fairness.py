@@ -116,6 +116,7 @@ def _spend(bucket: PortalRateLimiter, requests: int) -> None:
     (10, 0.0, False),   # still more than PLENTY_OF_ROOM of it free
     (20, 0.0, True),    # under it: the small group waits to fill up...
     (20, 5.0, False),   # ...but never longer than FILL_WAIT_SECONDS since its oldest event was queued
+    (20, 0.5, False),   # ...and not once the events stopped coming (none for ARRIVING_SECONDS: a flood's end)
 ])
 def test_a_small_group_waits_to_fill_up_only_while_the_bucket_runs_low(app, trickle, monkeypatch, spent, age, waits):
     portal, redis, queue = trickle
