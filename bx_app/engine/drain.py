@@ -257,13 +257,16 @@ def pause_before_group(redis, key: str, bucket, needed: int) -> float:
     pending = redis.zcard(key)
     if bucket is None or not pending:
         return 0.0
-    wait = bucket.wait_for(needed)
+    # A group that sent more than half the bucket (retries, say) must not make the next one wait forever.
+    wait = bucket.wait_for(min(needed, bucket.capacity / 2))
     if wait > YIELD_WAIT_SECONDS:
         return wait
     if pending >= DRAIN_CHUNK or bucket.wait_for(bucket.capacity * PLENTY_OF_ROOM) == 0:
         return 0.0
-    # Scores are when each event was queued.
-    (_, oldest), (_, newest) = redis.zrange(key, 0, 0, withscores=True)[0], redis.zrange(key, -1, -1, withscores=True)[0]
+    ends = redis.zrange(key, 0, 0, withscores=True) + redis.zrange(key, -1, -1, withscores=True)
+    if len(ends) < 2:  # taken meanwhile
+        return 0.0
+    (_, oldest), (_, newest) = ends  # scores: when each event was queued
     now = time.time()
     if now - newest > ARRIVING_SECONDS:
         return 0.0

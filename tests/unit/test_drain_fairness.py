@@ -154,3 +154,14 @@ def test_the_cost_of_a_portals_last_group_is_remembered_by_its_next_drain_job(ap
 
     assert drain.drain_portal(portal.id) == 0  # the next job: 10 needed, 3.5 s away: it yields
     assert ScheduledJobRegistry(queue=Queue("events", connection=redis)).count == 1
+
+
+def test_a_group_that_sent_more_than_the_bucket_holds_never_stalls_its_portal(app, flooded, monkeypatch):
+    portal, redis = flooded
+    redis.set(drain.group_cost_key(portal.id), 500)  # retries made the last group send 500 requests
+    groups = []
+    monkeypatch.setattr(drain, "drain_group", lambda portal_id, ids: (groups.append(ids) or ({}, 2)))
+
+    drain.drain_portal(portal.id)  # an empty bucket: it goes
+
+    assert [len(g) for g in groups] == [drain.DRAIN_CHUNK]
