@@ -420,7 +420,11 @@ def summarise(pushes: list[Push], states: list[dict], journal: dict, flooded: li
                  if p.phase == "flood" and p.portal == portal]
         requests_made = states[portal]["counters"]["rest_requests"]
         counters = states[portal]["counters"]
+        last_push = max((p.sent for p in pushes if p.phase == "flood" and p.portal == portal), default=None)
+        last_entity = max((m for m in ended if m), default=None)
         floods.append({"portal": portal, "events": len(ended), "requests": requests_made,
+                       # after the last push, how long the rest took (the wall cannot be under the push time)
+                       "tail": (last_entity - last_push) if last_push and last_entity else None,
                        "by_method": counters.get("by_method", {}),
                        "limit_errors": counters.get("query_limit_exceeded", 0),
                        "wall": (max(m for m in ended if m) - flood_start) if flood_start and any(ended) else None,
@@ -595,6 +599,7 @@ def main() -> None:
         "flood_p50_ms": ms(percentile(lat.get("flood", []), 50)),
         "flooded_portals": len(floods),
         "flood_wall_s": round(slowest["wall"], 2) if slowest["wall"] else None,
+        "flood_tail_s": round(max(f["tail"] or 0 for f in floods), 2),
         "flood_requests": flood_requests,
         "flood_bucket_min_s": round(bucket_min, 2),
         "flood_requests_per_event": round(flood_requests / flood_events, 4) if flood_events else None,
@@ -613,7 +618,8 @@ def main() -> None:
         wall = round(flood["wall"], 2) if flood["wall"] else None
         print(f"flood of portal {flood['portal'] + 1}: {flood['events']} events, wall {wall} s, "
               f"{flood['requests']} Bitrix24 requests ({round(flood['requests'] / max(1, flood['events']), 4)} per "
-              f"event), bucket minimum {round(flood['bucket_min'], 2)} s; by method {flood['by_method']}, "
+              f"event), bucket minimum {round(flood['bucket_min'], 2)} s, done {round(flood['tail'] or 0, 2)} s after "
+              f"its last push; by method {flood['by_method']}, "
               f"QUERY_LIMIT_EXCEEDED {flood['limit_errors']}")
     print(json.dumps(result, ensure_ascii=False))
 

@@ -23,7 +23,7 @@ def test_e2e_benchmark_counts_every_push_from_the_portals_own_state():
 
     for key in ("events", "portals", "workers", "lost", "duplicates", "steady_p50_ms", "steady_p99_ms",
                 "flood_others_p99_ms", "flood_events", "flood_wall_s", "flood_bucket_min_s",
-                "flood_requests_per_event", "database", "cpu_ms_per_event"):
+                "flood_requests_per_event", "flood_tail_s", "database", "cpu_ms_per_event"):
         assert key in figures, key
     assert figures["portals"] == 3 and figures["database"] == "sqlite"
     assert figures["flood_events"] == 30 and figures["steady_events"] == 3 * 2
