@@ -42,7 +42,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bx_app.devkit.config import free_port  # noqa: E402
+from bx_app.devkit.config import free_port, wait_http  # noqa: E402
 from bx_app.devkit.postgres_cluster import PostgresCluster, create_database, server_bindir  # noqa: E402
 
 CLIENT_ID, CLIENT_SECRET = "app.sandbox.uis20", "sandbox-secret"
@@ -98,14 +98,14 @@ class Deployment:
                                          "--portal-ports", str(self.first_portal_port),
                                          "--uis-port", str(self.uis_port), "--app-url", self.app_url,
                                          "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET])
-        wait_http(f"http://127.0.0.1:{self.first_portal_port}/sandbox/state.json", sandbox)
+        wait_http(f"http://127.0.0.1:{self.first_portal_port}/sandbox/state.json", timeout=60, proc=sandbox)
         subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=self.env(),
                        check=True, capture_output=True)
         # gunicorn reads gunicorn.conf.py (the production access log) from the working directory.
         web = self.spawn("web", [str(Path(sys.executable).with_name("gunicorn")), "wsgi:app", "--bind",
                                  f"127.0.0.1:{self.web_port}", "--workers", str(self.web_workers),
                                  "--threads", str(self.web_threads)])
-        wait_http(f"{self.app_url}/healthz", web)
+        wait_http(f"{self.app_url}/healthz", timeout=60, proc=web)
         for n in range(self.workers):
             self.spawn(f"worker{n + 1}", [sys.executable, "-m", "flask", "--app", "wsgi", "worker",
                                           *(["--fork"] if self.fork_workers else [])])
@@ -189,20 +189,6 @@ class CpuHogs:
         for proc in self.procs:
             proc.kill()
             proc.wait()
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{url}: its process exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not come up")
 
 
 def choose_database(workdir: Path, wanted: str) -> tuple[str, str, PostgresCluster | None]:

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -32,25 +31,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bx_app.devkit.config import free_port, wait_http  # noqa: E402
 from bx_app.devkit.postgres_cluster import PostgresCluster, create_database, server_bindir  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not start")
 
 
 def run_load(url: str, total: int, concurrency: int, body_for) -> tuple[float, list[float], int]:
@@ -132,7 +114,7 @@ def measure(args, database_url: str, count_stored) -> dict:
                                       # gunicorn.conf.py's access log: one line a request, kept out of the output
                                       stdout=open(workdir / "web.log", "wb"), stderr=subprocess.STDOUT))  # noqa: SIM115
         base = f"http://127.0.0.1:{web_port}"
-        wait(f"{base}/bench/bare")
+        wait_http(f"{base}/bench/bare")
         # Warm up both paths (imports, connection pools) before measuring.
         run_load(f"{base}/bench/bare", 200, args.concurrency, lambda i: None)
         run_load(f"{base}/hooks/uis/{token}", 200, args.concurrency,

@@ -5,7 +5,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+from bx_app.devkit.config import free_port
 
 
 def server_bindir() -> Path | None:
@@ -22,12 +23,6 @@ def server_bindir() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresCluster:
@@ -40,7 +35,7 @@ class PostgresCluster:
                                "(./scripts/test does it)")
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="bx-pg-"))
         self.datadir = self.workdir / "data"
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.user = "postgres"
         self._run_as = None
         if os.geteuid() == 0:

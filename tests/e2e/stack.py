@@ -6,34 +6,17 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
+from bx_app.devkit.config import wait_http
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "app.sandbox.uis20"
 CLIENT_SECRET = "sandbox-secret"
-
-
-def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
-        try:
-            response = requests.get(url, timeout=2)
-            if response.status_code < 500:
-                return
-            last = response.status_code
-        except requests.RequestException as exc:
-            last = exc
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up: {last}")
 
 
 @dataclass
