@@ -15,6 +15,7 @@ ALL = (EVENTS, DEFAULT, SYNC)
 
 # Job entry points live in bx_app/jobs.py; services name them, never import them (jobs import services).
 _JOBS = "bx_app.jobs"
+_DRAIN = {"job_timeout": 900, "result_ttl": 60, "failure_ttl": 86400}  # a drain job, now or later
 
 
 def queue(name: str = DEFAULT) -> Queue:
@@ -23,14 +24,13 @@ def queue(name: str = DEFAULT) -> Queue:
 
 def start_drain(portal_id: int) -> None:
     """One drain job for the portal's pending set (the caller holds the portal's drain flag)."""
-    queue(EVENTS).enqueue(f"{_JOBS}.drain_portal", portal_id, job_timeout=900, result_ttl=60, failure_ttl=86400)
+    queue(EVENTS).enqueue(f"{_JOBS}.drain_portal", portal_id, **_DRAIN)
 
 
 def start_drain_in(portal_id: int, delay_seconds: float) -> None:
     """The portal's drain again after a pause: its bucket short of room, or its next group filling up (the
     caller keeps the drain flag)."""
-    queue(EVENTS).enqueue_in(timedelta(seconds=delay_seconds), f"{_JOBS}.drain_portal", portal_id, job_timeout=900,
-                             result_ttl=60, failure_ttl=86400)
+    queue(EVENTS).enqueue_in(timedelta(seconds=delay_seconds), f"{_JOBS}.drain_portal", portal_id, **_DRAIN)
 
 
 def requeue_later(portal_id: int, event_ids: list[int], delay_seconds: int) -> None:
