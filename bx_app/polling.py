@@ -157,10 +157,7 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
             intake.enqueue_event(recorded.event_id)
         if row.get("status") == "processed":
             counts["processed"] += _record_processed(credential_id, row)
-    cursor = _cursor(credential_id, STREAM_OFFLINE)
-    cursor.cursor_at = from_local(now, zone)
-    cursor.last_run_at = utcnow()
-    cursor.last_error = None
+    _advance(credential_id, STREAM_OFFLINE, now, zone)
     account = db.session.get(UisAccount, account_id)
     if account.status != "ok":
         account.status, account.status_reason = "ok", None
@@ -171,6 +168,12 @@ def _poll_locked(credential_id: int, client: DataApiClient | None) -> dict:
     if settings_store.load_settings(credential_id).calls.active:
         counts.update(_poll_calls(credential_id, account_id, client))
     return counts
+
+
+def _advance(credential_id: int, stream: str, now, zone) -> None:
+    """The stream's window up to `now` is stored: its cursor moves there and forgets the last error."""
+    cursor = _cursor(credential_id, stream)
+    cursor.cursor_at, cursor.last_run_at, cursor.last_error = from_local(now, zone), utcnow(), None
 
 
 def _poll_calls(credential_id: int, account_id: int, client: DataApiClient) -> dict:
@@ -206,8 +209,7 @@ def _poll_calls(credential_id: int, account_id: int, client: DataApiClient) -> d
             if recorded.created:
                 counts["call_record" if stage == "record_ready" else "call_finished"] += 1
                 intake.enqueue_event(recorded.event_id)
-    cursor = _cursor(credential_id, STREAM_CALLS)
-    cursor.cursor_at, cursor.last_run_at, cursor.last_error = from_local(now, zone), utcnow(), None
+    _advance(credential_id, STREAM_CALLS, now, zone)
     db.session.commit()
     return counts
 
@@ -237,8 +239,7 @@ def _poll_chats(credential_id: int, account_id: int, client: DataApiClient) -> d
     for row in rows:
         if row.get("id") is not None:
             _record_chat(credential_id, row, counts)
-    cursor = _cursor(credential_id, STREAM_CHATS)
-    cursor.cursor_at, cursor.last_run_at, cursor.last_error = from_local(now, zone), utcnow(), None
+    _advance(credential_id, STREAM_CHATS, now, zone)
     db.session.commit()
 
     # Awaiting finish: chats started (seen above or earlier) without a finished/lost stage yet.
@@ -264,8 +265,7 @@ def _poll_chats(credential_id: int, account_id: int, client: DataApiClient) -> d
     except UisError as error:
         _record_error(credential_id, account_id, STREAM_CHATS_OPEN, error)
         return counts
-    cursor = _cursor(credential_id, STREAM_CHATS_OPEN)
-    cursor.cursor_at, cursor.last_run_at, cursor.last_error = from_local(now, zone), utcnow(), None
+    _advance(credential_id, STREAM_CHATS_OPEN, now, zone)
     db.session.commit()
     return counts
 
@@ -312,9 +312,6 @@ def _poll_processed(credential_id: int, account_id: int, client: DataApiClient, 
     except UisError as error:
         _record_error(credential_id, account_id, STREAM_OFFLINE_PROCESSED, error)
         return found
-    cursor = _cursor(credential_id, STREAM_OFFLINE_PROCESSED)
-    cursor.cursor_at = from_local(now, zone)
-    cursor.last_run_at = utcnow()
-    cursor.last_error = None
+    _advance(credential_id, STREAM_OFFLINE_PROCESSED, now, zone)
     db.session.commit()
     return found
